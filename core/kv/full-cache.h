@@ -1,0 +1,30 @@
+// The uncompressed baseline cache: post-RoPE keys and values, grown in place.
+#pragma once
+#include "core/kv/kv-cache.h"
+
+namespace kvsvd {
+
+class FullCache : public KvCache {
+ public:
+  // Reserves room for `capacity` tokens per layer ([B, Hkv, capacity, d] each), grows on demand.
+  FullCache(const LlamaConfig& cfg, int64_t batch, int64_t capacity, at::ScalarType dtype,
+            at::Device device);
+  at::Tensor attend(int64_t layer, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                    const Rope& rope, const at::Tensor& w_o) override;
+  void advance(int64_t tokens) override { len_ += tokens; }
+  int64_t length() const override { return len_; }
+  std::vector<int64_t> layer_bytes() const override;
+  void reset() override { len_ = 0; }
+  std::string name() const override { return "full"; }
+
+ private:
+  LlamaConfig cfg_;
+  std::vector<at::Tensor> k_, v_;  // per layer [B, Hkv, capacity, d], post-RoPE keys
+  int64_t len_ = 0;
+};
+
+// Causal GQA attention of q [B,Hq,T,d] over k,v [B,Hkv,S,d] where the T queries sit at positions
+// S-T .. S-1. Returns [B, Hq, T, d]. Softmax in float32. Shared by caches that hold full keys.
+at::Tensor causal_gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+}  // namespace kvsvd

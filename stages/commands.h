@@ -1,0 +1,13 @@
+// Every `kvsvd` subcommand registers itself through one of these (one per stage folder).
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace kvsvd {
+void register_generate_commands(CLI::App& app);  // generate, tokenize
+void register_profile_commands(CLI::App& app);   // profile, inspect
+void register_evaluate_commands(CLI::App& app);  // evaluate
+void register_report_commands(CLI::App& app);    // report, sweep
+}  // namespace kvsvd
