@@ -23,6 +23,15 @@ class FullCache : public KvCache {
   int64_t len_ = 0;
 };
 
+// Which kernel causal_gqa_attention uses. Auto: at::scaled_dot_product_attention where the
+// LibTorch build has it with GQA support (>= 2.5), else the manual path. Manual: explicit
+// matmul + float32 softmax, same operation order as transformers' eager attention (bitwise
+// stable across runs on one device). The process-wide default is Auto, or Manual when the
+// environment variable KVSVD_ATTENTION=manual is set.
+enum class AttentionKernel { Auto, Manual };
+void set_attention_kernel(AttentionKernel kernel);
+AttentionKernel attention_kernel();
+
 // Causal GQA attention of q [B,Hq,T,d] over k,v [B,Hkv,S,d] where the T queries sit at positions
 // S-T .. S-1. Returns [B, Hq, T, d]. Softmax in float32. Shared by caches that hold full keys.
 at::Tensor causal_gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
