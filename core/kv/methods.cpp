@@ -1,36 +1,42 @@
-// The cache-method table and its lookups.
 #include "core/kv/methods.h"
 
 #include "core/util/error.h"
 
 namespace kvsvd {
 
-const std::vector<CacheMethodInfo>& cache_methods() {
-  static const std::vector<CacheMethodInfo> table = {
-      {"full", "uncompressed baseline: post-RoPE keys and values in the compute dtype"},
+const std::vector<KvMethodInfo>& kv_methods() {
+  static const std::vector<KvMethodInfo> table = {
+      {KvMethod::Full, "full", "uncompressed baseline: post-RoPE keys and values in full head_dim"},
+      {KvMethod::Svd, "svd",
+       "per-head low-rank projection from a profile store: keys at rank r_k (pre- or post-RoPE), "
+       "values at per-token nested ranks chosen by a rank policy, W_O fused with the value basis"},
+      {KvMethod::Chunked, "chunked",
+       "online truncated SVD of every full chunk of cached post-RoPE keys/values per head "
+       "(rank from a compression ratio or an energy threshold); the open chunk stays exact"},
   };
   return table;
 }
 
-std::string cache_method_names() {
-  std::string out;
-  for (const auto& m : cache_methods()) {
-    if (!out.empty()) out += ", ";
-    out += m.name;
+const char* kv_method_name(KvMethod m) {
+  for (const auto& e : kv_methods())
+    if (e.method == m) return e.name;
+  KVSVD_ASSERT(false, "KvMethod value without a table entry");
+  return "";
+}
+
+KvMethod parse_kv_method(const std::string& name, const std::string& flag) {
+  std::string valid;
+  for (const auto& e : kv_methods()) {
+    if (name == e.name) return e.method;
+    valid += valid.empty() ? e.name : cat(", ", e.name);
   }
-  return out;
+  fail(cat(flag, ": unknown KV-cache method '", name, "' (valid: ", valid, ")"));
 }
 
-std::string cache_method_help() {
+std::string kv_methods_help() {
   std::string out;
-  for (const auto& m : cache_methods()) out += cat("  ", m.name, ": ", m.description, "\n");
+  for (const auto& e : kv_methods()) out += cat("  ", e.name, ": ", e.description, "\n");
   return out;
-}
-
-const CacheMethodInfo& require_cache_method(const std::string& name, const std::string& flag) {
-  for (const auto& m : cache_methods())
-    if (name == m.name) return m;
-  fail(cat(flag, ": unknown method '", name, "' (valid: ", cache_method_names(), ")"));
 }
 
 }  // namespace kvsvd

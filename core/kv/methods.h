@@ -1,22 +1,24 @@
-// The one table of KV-cache method names (the --method flag, its help text and its validation).
+// The one table of KV-cache methods (name + description): used by flag parsing, help text and results.
 #pragma once
 #include <string>
 #include <vector>
 
 namespace kvsvd {
 
-struct CacheMethodInfo {
-  const char* name;
-  const char* description;
+enum class KvMethod { Full, Svd, Chunked };
+
+struct KvMethodInfo {
+  KvMethod method;
+  const char* name;         // as written on the command line and in results
+  const char* description;  // one line for --help
 };
 
-// Every method `evaluate --method` accepts, in help order. A cache adds its row here when it lands.
-const std::vector<CacheMethodInfo>& cache_methods();
-// "full, svd, ..." for help text and errors.
-std::string cache_method_names();
-// Help text: one "  name: description" line per method.
-std::string cache_method_help();
-// Returns the row for `name`; an unknown name is an error naming `flag` and the valid names.
-const CacheMethodInfo& require_cache_method(const std::string& name, const std::string& flag);
+// Every method, in help order.
+const std::vector<KvMethodInfo>& kv_methods();
+const char* kv_method_name(KvMethod m);
+// Parses a method name; the error names `flag` and lists the valid methods.
+KvMethod parse_kv_method(const std::string& name, const std::string& flag = "--method");
+// "full: ...\nsvd: ...\n..." for CLI help, generated from the table.
+std::string kv_methods_help();
 
 }  // namespace kvsvd
