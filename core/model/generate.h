@@ -4,15 +4,9 @@
 #include <vector>
 
 #include "core/model/llama.h"
+#include "core/model/sampling.h"  // SamplingConfig
 
 namespace kvsvd {
-
-struct SamplingConfig {
-  bool greedy = true;
-  double temperature = 1.0;
-  double top_p = 1.0;
-  uint64_t seed = 0;
-};
 
 struct GenerateStats {
   double prefill_seconds = 0;
