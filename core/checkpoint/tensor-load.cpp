@@ -48,10 +48,13 @@ at::Tensor load_tensor(const Checkpoint& ckpt, const std::string& name, at::Scal
     host = at::empty(t.shape, src_opts);
     if (nbytes > 0) std::memcpy(host.data_ptr(), bytes, nbytes);
   }
-  // copy=true: the result never aliases the mmap, even for F32 -> F32 on the CPU. The dtype
-  // conversion for CUDA happens after the transfer, so bf16 weights cross PCIe at 2 bytes each.
-  return host.to(at::TensorOptions().dtype(dtype).device(device), /*non_blocking=*/false,
-                 /*copy=*/true);
+  if (device.is_cpu()) {
+    // copy=true: the result never aliases the mmap, even for F32 -> F32.
+    return host.to(dtype, /*non_blocking=*/false, /*copy=*/true);
+  }
+  // A blocking host->device copy with a dtype change would convert on the CPU first; moving the
+  // stored dtype and converting on the device sends bf16/f16 weights across at 2 bytes each.
+  return host.to(device, src, /*non_blocking=*/false, /*copy=*/true).to(dtype);
 }
 
 }  // namespace kvsvd
