@@ -1,8 +1,75 @@
-// Registers the profile-stage subcommands (filled in by the profile stage).
+// Registers the profile-stage subcommands: `profile` (per-head bases -> HDF5 store) and `inspect`.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/util/error.h"
+#include "mpi/abort.h"
+#include "mpi/comm.h"
+#include "mpi/mpi-env.h"
 #include "stages/commands.h"
+#include "stages/profile/inspect-command.h"
+#include "stages/profile/profile-options.h"
+#include "stages/profile/profile-stage.h"
 
 namespace kvsvd {
-void register_profile_commands(CLI::App& app) { (void)app; }
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_sigterm(int) { g_stop = 1; }
+
+// Flag values as given on the command line (the table's keys); only flags that were given
+// override the YAML config.
+struct ProfileFlags {
+  std::map<std::string, std::string> values;
+  std::map<std::string, CLI::Option*> options;
+};
+
+void register_profile(CLI::App& app) {
+  auto flags = std::make_shared<ProfileFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "profile",
+      "per-layer, per-KV-head low-rank bases (weight SVD or activation PCA) -> HDF5 profile "
+      "store; run under mpirun -np N to shard layers (and calibration windows) over ranks");
+  auto config = std::make_shared<std::string>();
+  cmd->add_option("--config", *config,
+                  "YAML profile config (config/profiles/*.yaml); its keys are these flags' names "
+                  "with '_' (flags given here override it)");
+  for (const auto& spec : profile_option_table()) {
+    const std::string flag = profile_flag_name(spec);
+    std::string& slot = flags->values[spec.key];
+    flags->options[spec.key] = spec.is_flag ? cmd->add_flag(flag, slot, spec.help)
+                                            : cmd->add_option(flag, slot, spec.help);
+  }
+  cmd->footer(
+      "Environment: KVSVD_MODEL (default --model); KVSVD_FAULT_INJECT=profile:rank<R>:layer<L> "
+      "(tests: rank R fails before layer L). The store is written as OUT.partial and renamed "
+      "when complete; --resume continues an interrupted .partial of the same model and config.");
+  cmd->callback([flags, config]() {
+    std::signal(SIGTERM, on_sigterm);
+    MpiEnv env;
+    const int rc = run_mpi_command("profile", [&] {
+      ProfileOptions o;
+      if (!config->empty()) apply_profile_config(o, *config);
+      for (const auto& spec : profile_option_table()) {
+        if (flags->options[spec.key]->count() == 0) continue;
+        spec.set(o, flags->values[spec.key], profile_flag_name(spec));
+      }
+      const Comm comm;
+      run_profile(o, comm, &g_stop);
+    });
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace
+
+void register_profile_commands(CLI::App& app) {
+  register_profile(app);
+  register_inspect_command(app);
+}
+
 }  // namespace kvsvd
