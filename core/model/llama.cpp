@@ -57,6 +57,10 @@ LlamaWeights load_llama_weights(const Checkpoint& ckpt, at::ScalarType dtype, at
     L.wk = ld("self_attn.k_proj.weight", {kvd, H});
     L.wv = ld("self_attn.v_proj.weight", {kvd, H});
     L.wo = ld("self_attn.o_proj.weight", {H, qd});
+    // transformers' Llama puts a bias on o_proj too when attention_bias is set; the forward has
+    // no place for it, so refuse rather than drop it.
+    KVSVD_CHECK(!ckpt.has(layer_tensor_name(l, "self_attn.o_proj.bias")), ckpt.dir(), ": ",
+                layer_tensor_name(l, "self_attn.o_proj.bias"), " is not supported (o_proj bias)");
     L.bq = bias_or_none(ckpt, c, l, "self_attn.q_proj.bias", qd, dtype, device);
     L.bk = bias_or_none(ckpt, c, l, "self_attn.k_proj.bias", kvd, dtype, device);
     L.bv = bias_or_none(ckpt, c, l, "self_attn.v_proj.bias", kvd, dtype, device);
