@@ -1,9 +1,14 @@
-// Parity with Hugging Face transformers (tests/data/hf-ref, dumped on the GPU box by the lead):
-// fp32 logits of two sequences, their mean NLL, and a greedy continuation, through the library
-// and through the `kvsvd generate` CLI.
+// Parity with Hugging Face transformers (tests/data/hf-ref, dumped on the GPU box with
+// scripts/make-reference.py): fp32 logits of two sequences, their mean NLL, and a greedy
+// continuation, through the library and through the `kvsvd generate` CLI.
+// KVSVD_TEST_DEVICE (cpu|cuda) and KVSVD_TEST_DTYPE (float32|bfloat16) select where the model runs
+// (scripts/gpu-test.sh runs both on the GPU box). Tolerances: float32 — logits 1e-4 of their
+// scale, NLL 1e-5 relative, greedy identical; bfloat16 — logits 5e-2 of their scale, NLL 5e-3
+// relative, the first 8 greedy tokens identical (bf16 rounding may flip a near-tie later).
 #include <ATen/ATen.h>
 
 #include <array>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -27,11 +32,20 @@ const std::string kRef = std::string(KVSVD_TEST_DATA_DIR) + "/hf-ref";
 
 bool have_reference() {
   struct stat st;
-  if (stat(kRef.c_str(), &st) == 0) return true;
-  // Only while the fixture folder is absent: the lead commits it from the GPU box.
-  std::printf("hf-ref missing: %s does not exist, parity test SKIPPED\n", kRef.c_str());
-  return false;
+  INFO("the committed fixture " << kRef << " is missing");
+  REQUIRE(stat(kRef.c_str(), &st) == 0);
+  return true;
 }
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+const at::Device kDevice(env_or("KVSVD_TEST_DEVICE", "cpu"));
+const at::ScalarType kDtype = env_or("KVSVD_TEST_DTYPE", "float32") == "bfloat16" ? at::kBFloat16 : at::kFloat;
+const bool kExact = kDtype == at::kFloat;
+const double kLogitTol = kExact ? 1e-4 : 5e-2;
+const double kNllTol = kExact ? 1e-5 : 5e-3;
 
 nlohmann::json reference() {
   std::ifstream f(kRef + "/reference.json");
@@ -40,7 +54,8 @@ nlohmann::json reference() {
 }
 
 const LlamaModel& ref_model() {
-  static LlamaModel m = LlamaModel::load(kRef + "/model", at::Device(at::kCPU), at::kFloat);
+  static LlamaModel m = LlamaModel::load(kRef + "/model", kDevice, kDtype);
+  std::printf("hf parity: device %s, dtype %s\n", kDevice.str().c_str(), kExact ? "float32" : "bfloat16");
   return m;
 }
 
@@ -75,12 +90,12 @@ TEST_CASE("hf parity: fp32 logits of two sequences", "[parity]") {
   const double ref_max = ref_logits.abs().max().item<double>();
   for (AttentionKernel kernel : kKernels) {
     set_attention_kernel(kernel);
-    FullCache cache(model.config(), B, T, at::kFloat, at::Device(at::kCPU));
-    at::Tensor got = model.forward(at::tensor(flat, at::kLong).view({B, T}), cache);
+    FullCache cache(model.config(), B, T, kDtype, kDevice);
+    at::Tensor got = model.forward(at::tensor(flat, at::kLong).view({B, T}), cache).cpu();
     REQUIRE(got.sizes() == ref_logits.sizes());
     at::Tensor diff = (got - ref_logits).abs();
     const double err = diff.max().item<double>();
-    const double tol = 1e-4 * std::max(1.0, ref_max);
+    const double tol = kLogitTol * std::max(1.0, ref_max);
     std::printf("hf parity (kernel %s): logits max abs err %.3e (tolerance %.3e, max |ref| %.3f)\n",
                 kernel == AttentionKernel::Manual ? "manual" : "auto", err, tol, ref_max);
     if (err > tol) {
@@ -111,21 +126,20 @@ TEST_CASE("hf parity: mean NLL over both sequences", "[parity]") {
   for (AttentionKernel kernel : kKernels) {
     set_attention_kernel(kernel);
     // batched and one window at a time
-    FullCache batch(model.config(), static_cast<int64_t>(windows.size()), T, at::kFloat,
-                    at::Device(at::kCPU));
+    FullCache batch(model.config(), static_cast<int64_t>(windows.size()), T, kDtype, kDevice);
     double sum = 0, sum_single = 0;
     int64_t n = 0;
     for (const auto& s : score_windows(model, batch, windows)) sum += s.nll_sum, n += s.tokens;
     for (const auto& w : windows) {
-      FullCache one(model.config(), 1, T, at::kFloat, at::Device(at::kCPU));
+      FullCache one(model.config(), 1, T, kDtype, kDevice);
       sum_single += score_window(model, one, w).nll_sum;
     }
     const double got = sum / static_cast<double>(n), got_single = sum_single / static_cast<double>(n);
     std::printf("hf parity: nll_mean kvsvd %.9f (single windows %.9f), transformers %.9f, rel err %.2e\n",
                 got, got_single, want, std::abs(got - want) / want);
     CHECK(n == static_cast<int64_t>(windows.size()) * (T - 1));
-    CHECK(std::abs(got - want) / want <= 1e-5);
-    CHECK(std::abs(got_single - want) / want <= 1e-5);
+    CHECK(std::abs(got - want) / want <= kNllTol);
+    CHECK(std::abs(got_single - want) / want <= kNllTol);
   }
   set_attention_kernel(AttentionKernel::Manual);
 }
@@ -138,10 +152,18 @@ TEST_CASE("hf parity: greedy continuation", "[parity]") {
   const int64_t max_new = ref["max_new_tokens"].get<int64_t>();
   const LlamaModel& model = ref_model();
   // The reference was generated without an EOS stop (see its "note"), so no stop ids here.
-  FullCache cache(model.config(), 1, 8, at::kFloat, at::Device(at::kCPU));
+  FullCache cache(model.config(), 1, 8, kDtype, kDevice);
   const auto got = generate(model, cache, prompt, max_new, SamplingConfig{});
   INFO("kvsvd: " << nlohmann::json(got).dump() << "\ntransformers: " << nlohmann::json(want).dump());
-  CHECK(got == want);
+  if (kExact) {
+    CHECK(got == want);
+  } else {
+    REQUIRE(got.size() == want.size());
+    size_t same = 0;
+    while (same < got.size() && got[same] == want[same]) ++same;
+    std::printf("hf parity (bf16): greedy identical for the first %zu of %zu tokens\n", same, got.size());
+    CHECK(same >= 8);
+  }
 }
 
 TEST_CASE("hf parity: the generate CLI prints the greedy continuation", "[parity][cli]") {
