@@ -1,0 +1,111 @@
+// Cache configurations: labels, params, and the cache they build.
+#include "core/eval/cache-factory.h"
+
+#include <cstdio>
+
+#include "core/compress/fused-output.h"
+#include "core/kv/full-cache.h"
+#include "core/kv/svd-cache.h"
+#include "core/util/error.h"
+
+namespace kvsvd {
+namespace {
+
+std::string short_num(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
+}  // namespace
+
+std::string cache_config_label(const CacheConfig& c) {
+  switch (c.method) {
+    case KvMethod::Full:
+      return "full";
+    case KvMethod::Svd: {
+      std::string v;
+      for (const auto& nr : c.value_ranks) v += cat(v.empty() ? "v" : "-", nr.rank);
+      std::string label = cat("svd/k", c.key_rank, "/", v, "/", c.policy.spec());
+      if (c.key_space == KeySpace::PostRope) label += "/post_rope";
+      return label;
+    }
+    case KvMethod::Chunked:
+      if (c.chunked.energy_threshold > 0)
+        return cat("chunked/c", c.chunked.chunk_size, "/e", short_num(c.chunked.energy_threshold),
+                   "/f", short_num(c.chunked.min_rank_ratio));
+      return cat("chunked/c", c.chunked.chunk_size, "/x", short_num(c.chunked.compression_ratio));
+  }
+  KVSVD_ASSERT(false, "CacheConfig with an unknown method");
+  return "";
+}
+
+nlohmann::json cache_config_params(const CacheConfig& c, at::ScalarType cache_dtype) {
+  nlohmann::json p = {{"key_rank", 0},
+                      {"value_ranks", nlohmann::json::object()},
+                      {"policy", ""},
+                      {"profile_method", ""},
+                      {"key_space", ""},
+                      {"chunk_size", 0},
+                      {"compression_ratio", 0},
+                      {"energy_threshold", 0},
+                      {"min_rank_ratio", 0},
+                      {"kv_bits", static_cast<int64_t>(c10::elementSize(cache_dtype)) * 8}};
+  if (c.method == KvMethod::Svd) {
+    p["key_rank"] = c.key_rank;
+    for (const auto& nr : c.value_ranks) p["value_ranks"][nr.name] = nr.rank;
+    p["policy"] = c.policy.spec();
+    p["profile_method"] = c.profile_method;
+    p["key_space"] = key_space_name(c.key_space);
+  } else if (c.method == KvMethod::Chunked) {
+    p["chunk_size"] = c.chunked.chunk_size;
+    if (c.chunked.energy_threshold > 0) {
+      p["energy_threshold"] = c.chunked.energy_threshold;
+      p["min_rank_ratio"] = c.chunked.min_rank_ratio;
+    } else {
+      p["compression_ratio"] = c.chunked.compression_ratio;
+    }
+  }
+  return p;
+}
+
+KvProfile with_fused_output(KvProfile profile, const LlamaModel& model) {
+  const LlamaConfig& cfg = model.config();
+  KVSVD_CHECK(static_cast<int64_t>(profile.layers.size()) == cfg.num_layers, "profile has ",
+              profile.layers.size(), " layers but the model has ", cfg.num_layers);
+  for (int64_t l = 0; l < cfg.num_layers; ++l) {
+    KvLayerProfile& p = profile.layers[l];
+    if (p.fused_output.defined()) continue;
+    // In float32 (as the svd cache fuses itself): the product of two rounded matrices should
+    // not be rounded twice.
+    const at::Tensor& wo = model.weights().layers[l].wo;  // [hidden, Hq*d]
+    p.fused_output = fused_output(wo.to(at::kFloat), p.value_basis.to(wo.device(), at::kFloat),
+                                  cfg.num_heads)
+                         .to(model.dtype());  // [Hq, hidden, r]
+  }
+  return profile;
+}
+
+std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaModel& model,
+                                    const KvProfile* profile, int64_t capacity) {
+  const LlamaConfig& cfg = model.config();
+  switch (c.method) {
+    case KvMethod::Full:
+      return std::make_unique<FullCache>(cfg, 1, capacity, model.dtype(), model.device());
+    case KvMethod::Svd: {
+      KVSVD_CHECK(profile != nullptr, "--method svd needs a profile store (--store STORE.h5)");
+      SvdCacheOptions o;
+      o.key_rank = c.key_rank;
+      o.value_ranks = c.value_ranks;
+      o.policy = c.policy;
+      o.key_space = c.key_space;
+      return std::make_unique<SvdCache>(*profile, cfg, o, 1, model.dtype(), model.device());
+    }
+    case KvMethod::Chunked:
+      return std::make_unique<ChunkedCache>(cfg, c.chunked, 1, model.dtype(), model.device());
+  }
+  KVSVD_ASSERT(false, "CacheConfig with an unknown method");
+  return nullptr;
+}
+
+}  // namespace kvsvd

@@ -1,0 +1,53 @@
+// One KV-cache configuration of an evaluation (a method and its parameters), its label and
+// params as results/README.md writes them, and the factory that builds its cache.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/compress/profile-method.h"
+#include "core/compress/rank-plan.h"
+#include "core/kv/chunked-cache.h"
+#include "core/kv/kv-cache.h"
+#include "core/kv/kv-profile.h"
+#include "core/kv/methods.h"
+#include "core/kv/rank-policy.h"
+#include "core/model/llama.h"
+
+namespace kvsvd {
+
+struct CacheConfig {
+  KvMethod method = KvMethod::Full;
+  // svd: key_rank and value_ranks resolved against the store (>= 1 each).
+  int64_t key_rank = 0;
+  std::vector<NamedRank> value_ranks;
+  RankPolicy policy;
+  KeySpace key_space = KeySpace::PreRope;
+  std::string profile_method;  // the store's basis method, for results ("" when unknown)
+  // chunked
+  ChunkedCacheOptions chunked;
+};
+
+// Unique per distinct configuration: "full", "svd/k16/v16-32-64/position",
+// "chunked/c64/x4", "chunked/c64/e0.9/f0.25".
+std::string cache_config_label(const CacheConfig& c);
+// The `params` object of a results[] entry (zeros for what the method does not use).
+// `cache_dtype` gives kv_bits.
+nlohmann::json cache_config_params(const CacheConfig& c, at::ScalarType cache_dtype);
+
+// Fills every layer's fused output W_O·P_V from the model where the profile holds none, so that
+// caches built per window copy it instead of recomputing it. profile: [Hkv,d,r] bases per layer.
+KvProfile with_fused_output(KvProfile profile, const LlamaModel& model);
+
+// An empty cache for one sequence (batch 1) on the model's device and dtype. `capacity`: tokens
+// the full cache reserves (the others allocate exactly what they store on the first block).
+// `profile` is required for svd (errors name --store).
+std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaModel& model,
+                                    const KvProfile* profile, int64_t capacity);
+
+}  // namespace kvsvd
