@@ -472,3 +472,38 @@ TEST_CASE("(g) bad input is refused with a message naming the culprit", "[kv]") 
   CHECK(contains(error_of([&] { svd.attend(0, q, kv, kv, m.rope(), m.weights().layers[0].wo); }),
                  "without advance"));
 }
+
+TEST_CASE("bfloat16 caches run and stay close to the bfloat16 full cache at full rank", "[kv]") {
+  const LlamaModel m32 = tiny_model(18);
+  const LlamaConfig& c = m32.config();
+  LlamaWeights w = m32.weights();
+  auto to_bf16 = [](at::Tensor& t) { t = t.to(at::kBFloat16); };
+  to_bf16(w.embed), to_bf16(w.final_norm), to_bf16(w.lm_head);
+  std::vector<at::Tensor> w_o;
+  for (LayerWeights& L : w.layers) {
+    for (at::Tensor* t : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.mlp_norm, &L.w_gate, &L.w_up,
+                          &L.w_down})
+      to_bf16(*t);
+    w_o.push_back(L.wo);
+  }
+  const LlamaModel m(c, std::move(w), at::kCPU, at::kBFloat16);
+  const at::Tensor toks = tokens(12, 14);
+  FullCache full(c, kBatch, 0, at::kBFloat16, at::kCPU);
+  const at::Tensor ref = run(m, full, toks, 10);
+  const KvProfile prof = make_kv_profile(make_profiles(m32, 16, "low=4,med=8,high=16"), c,
+                                         at::kBFloat16, at::kCPU);
+  // W_O given at construction (the third way to get the fused matrices).
+  SvdCache svd(prof, c, svd_options(KeySpace::PostRope, 16, "low=16,med=16,high=16", "step"),
+               kBatch, at::kBFloat16, at::kCPU, w_o);
+  ChunkedCache ch(c, chunked_ratio(4, 1e-6), kBatch, at::kBFloat16, at::kCPU);
+  const double scale = ref.abs().max().item<double>();
+  for (KvCache* cache : std::vector<KvCache*>{&svd, &ch}) {
+    CAPTURE(cache->name());
+    const at::Tensor got = run(m, *cache, toks, 10);
+    REQUIRE(got.scalar_type() == at::kFloat);
+    INFO("max |diff| " << max_abs_diff(got, ref) << " of max |logit| " << scale);
+    CHECK(max_abs_diff(got, ref) < 0.05 * scale);
+  }
+  svd.shrink_to_fit();  // decode grew the tensors by doubling
+  CHECK(svd.layer_bytes()[0] == kBatch * c.num_kv_heads * 14 * (16 + 16) * 2 + 14 * 8);
+}
