@@ -29,12 +29,17 @@ std::string param_text(const nlohmann::json& params, const char* key, const std:
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
   if (v.is_number()) return cat(v.get<double>());
   if (v.is_object()) {
-    std::string out;
+    // JSON objects come back with sorted keys; named ranks read best in rank order (low, med, high).
+    std::vector<std::pair<int64_t, std::string>> levels;
     for (auto it = v.begin(); it != v.end(); ++it) {
       KVSVD_CHECK(it.value().is_number_integer(), where, ": params.", key, ".", it.key(),
                   " must be an integer");
-      out += cat(out.empty() ? "" : ",", it.key(), "=", it.value().get<int64_t>());
+      levels.emplace_back(it.value().get<int64_t>(), it.key());
     }
+    std::stable_sort(levels.begin(), levels.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string out;
+    for (const auto& l : levels) out += cat(out.empty() ? "" : ",", l.second, "=", l.first);
     return out;
   }
   fail(cat(where, ": params.", key, " has an unexpected type (", v.type_name(), ")"));

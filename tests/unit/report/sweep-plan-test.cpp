@@ -216,7 +216,7 @@ TEST_CASE("sweep plan: unknown keys and bad values name the file and line") {
   expect_error(std::string(kHead) + "grid:\n  method: [full]\n  chunksize: [4]\n", "chunksize",
                "unknown key 'chunksize' in grid");
   // Values checked against the CLI's own tables.
-  expect_error(std::string(kHead) + "grid:\n  method: [full, svdd]\n", "svdd", "unknown method 'svdd'");
+  expect_error(std::string(kHead) + "grid:\n  method: [full, svdd]\n", "svdd", "'svdd' (valid: full");
   expect_error(std::string(kHead) + "profiles:\n  - {name: p, method: pca}\n" + ok_grid, "pca", "pca");
   expect_error(std::string(kHead) + "profiles:\n  - {name: p}\ngrid:\n  method: [svd]\n  policy: [bogus]\n",
                "bogus", "bogus");
