@@ -19,8 +19,9 @@ std::vector<std::string> read_text_documents(const std::string& path, TextFormat
                                              const std::string& separator = "");
 
 struct WindowSpec {
-  int64_t seq_len = 0;      // tokens per window (0: each document is one window, as-is)
-  int64_t stride = 0;       // start-to-start distance (0: = seq_len, no overlap)
+  int64_t seq_len = 0;      // tokens per window (0: each non-empty document is one window, as-is)
+  int64_t stride = 0;       // start-to-start distance in text tokens (0: the text length of a
+                            // window, seq_len or seq_len - 1 with BOS: no overlap, no gap)
   bool pack = true;         // join documents with eos_id between them; else windows per document
   int64_t max_windows = 0;  // 0: all
   int32_t eos_id = -1;      // separator when packing (-1: none)
@@ -28,7 +29,8 @@ struct WindowSpec {
 };
 
 // Cuts documents into windows of exactly seq_len tokens (a shorter tail is dropped). Errors when
-// no window results (names the dataset and the sizes).
+// no window results (names the dataset and the sizes), on an empty dataset, and on negative sizes.
+// Text -> ids for these: tokenize_documents (core/data/tokenize-documents.h).
 std::vector<TokenIds> make_windows(const std::vector<TokenIds>& docs, const WindowSpec& spec,
                                    const std::string& source);
 

@@ -77,11 +77,14 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& source)
   id_to_token_.assign(static_cast<size_t>(max_id) + 1, std::string());
   const ByteLevelMap& bl = ByteLevelMap::get();
   std::string raw;
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    const auto id = static_cast<int32_t>(it.value().get<int64_t>());
-    id_to_token_[id] = it.key();
-    vocab_.insert(it.key(), static_cast<uint64_t>(id));
-    if (bl.token_to_bytes(it.key(), raw)) raw_vocab_.insert(raw, static_cast<uint64_t>(id));
+  for (auto it = vocab.begin(); it != vocab.end(); ++it)
+    id_to_token_[static_cast<size_t>(it.value().get<int64_t>())] = it.key();
+  // Inserting in id order puts the frequent (low-id) tokens' bytes next to each other.
+  for (size_t id = 0; id < id_to_token_.size(); ++id) {
+    const std::string& t = id_to_token_[id];
+    if (t.empty()) continue;
+    vocab_.insert(t, static_cast<uint32_t>(id));
+    if (bl.token_to_bytes(t, raw)) raw_vocab_.insert(raw, static_cast<uint32_t>(id));
   }
   for (int b = 0; b < 256; ++b) byte_ids_[b] = token_id(bl.char_of(static_cast<uint8_t>(b)));
 
@@ -97,8 +100,7 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& source)
   const auto& merges = model["merges"];
   size_t cap = 16;
   while (cap < merges.size() * 2) cap *= 2;
-  merge_keys_.assign(cap, kEmptyKey);
-  merge_vals_.assign(cap, 0);
+  merges_.assign(cap, MergeSlot{kEmptyKey, 0});
   merge_mask_ = cap - 1;
   for (size_t r = 0; r < merges.size(); ++r) {
     const auto [a, b] = parse_merge(merges[r], r, source);
@@ -115,9 +117,8 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& source)
 void BpeModel::insert_merge(int32_t a, int32_t b, uint64_t packed) {
   const uint64_t key = pair_key(a, b);
   for (uint64_t i = mix(key) & merge_mask_;; i = (i + 1) & merge_mask_) {
-    if (merge_keys_[i] == kEmptyKey || merge_keys_[i] == key) {
-      merge_keys_[i] = key;
-      merge_vals_[i] = packed;
+    if (merges_[i].key == kEmptyKey || merges_[i].key == key) {
+      merges_[i] = {key, packed};
       return;
     }
   }
@@ -126,13 +127,13 @@ void BpeModel::insert_merge(int32_t a, int32_t b, uint64_t packed) {
 uint64_t BpeModel::merge_of(int32_t a, int32_t b) const {
   const uint64_t key = pair_key(a, b);
   for (uint64_t i = mix(key) & merge_mask_;; i = (i + 1) & merge_mask_) {
-    if (merge_keys_[i] == key) return merge_vals_[i];
-    if (merge_keys_[i] == kEmptyKey) return kNoMerge;
+    if (merges_[i].key == key) return merges_[i].packed;
+    if (merges_[i].key == kEmptyKey) return kNoMerge;
   }
 }
 
 int32_t BpeModel::token_id(std::string_view token) const {
-  const uint64_t* v = vocab_.find(token);
+  const uint32_t* v = vocab_.find(token);
   return v ? static_cast<int32_t>(*v) : -1;
 }
 
@@ -220,7 +221,7 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
   }
   // ignore_merges (Llama-3): a pre-token that is itself a token is never split.
   if (ignore_merges_) {
-    if (const uint64_t* v = raw_vocab_.find(word)) {
+    if (const uint32_t* v = raw_vocab_.find(word)) {
       out.push_back(static_cast<int32_t>(*v));
       return;
     }
@@ -228,9 +229,9 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
   const bool cacheable = word.size() <= kCacheMaxWordBytes;
   if (cacheable) {
     std::lock_guard<std::mutex> lock(cache_mutex_);
-    if (const uint64_t* v = cache_.find(word)) {
-      const size_t off = *v >> 16, cnt = *v & 0xFFFF;
-      out.insert(out.end(), cache_ids_.begin() + off, cache_ids_.begin() + off + cnt);
+    if (const uint32_t* v = cache_.find(word)) {
+      const size_t cnt = static_cast<size_t>(cache_ids_[*v]);
+      out.insert(out.end(), cache_ids_.begin() + *v + 1, cache_ids_.begin() + *v + 1 + cnt);
       return;
     }
   }
@@ -246,7 +247,8 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
       cache_.clear();
       cache_ids_.clear();
     }
-    cache_.insert(word, (static_cast<uint64_t>(cache_ids_.size()) << 16) | ids.size());
+    cache_.insert(word, static_cast<uint32_t>(cache_ids_.size()));
+    cache_ids_.push_back(static_cast<int32_t>(ids.size()));
     cache_ids_.insert(cache_ids_.end(), ids.begin(), ids.end());
   }
 }

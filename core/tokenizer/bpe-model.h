@@ -50,12 +50,15 @@ class BpeModel {
   bool ignore_merges_ = false;
 
   // Open addressing on the 64-bit pair key (a << 32 | b).
-  std::vector<uint64_t> merge_keys_;
-  std::vector<uint64_t> merge_vals_;
+  struct MergeSlot {
+    uint64_t key;
+    uint64_t packed;
+  };
+  std::vector<MergeSlot> merges_;
   uint64_t merge_mask_ = 0;
 
-  // Pre-token -> ids, shared by threads calling encode on one Tokenizer. Values pack
-  // (offset into cache_ids_ << 16 | count).
+  // Pre-token -> ids, shared by threads calling encode on one Tokenizer. A value is the offset in
+  // cache_ids_ of the id count, which the ids follow.
   mutable std::mutex cache_mutex_;
   mutable StringTable cache_;
   mutable std::vector<int32_t> cache_ids_;

@@ -1,6 +1,7 @@
-// Open-addressing hash table from byte strings to 64-bit values, looked up by string_view
+// Open-addressing hash table from byte strings to 32-bit values, looked up by string_view
 // without allocating (std::unordered_map<std::string,...> would build a key per lookup on the
-// hot path of encode). Append-only; clear() drops everything.
+// hot path of encode). 16-byte slots keep the 128k-token vocabulary's table small enough to
+// stay mostly in cache. Append-only; clear() drops everything.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -15,34 +16,30 @@ class StringTable {
   explicit StringTable(size_t expected = 1024) { rehash(capacity_for(expected)); }
 
   // Pointer to the value for `key`, or nullptr.
-  const uint64_t* find(std::string_view key) const {
-    const uint64_t h = hash(key);
+  const uint32_t* find(std::string_view key) const { return find(key, hash(key)); }
+  const uint32_t* find(std::string_view key, uint64_t h) const {
+    const uint32_t t = tag(h);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
-      if (s.len == kEmpty) return nullptr;
-      if (s.hash == h && s.len == key.size() &&
-          std::memcmp(arena_.data() + s.offset, key.data(), key.size()) == 0)
-        return &s.value;
+      if (s.tag == 0) return nullptr;
+      if (s.tag == t && s.len == key.size() && equal(arena_.data() + s.offset, key)) return &s.value;
     }
   }
 
   // Inserts or overwrites.
-  void insert(std::string_view key, uint64_t value) {
-    if ((size_ + 1) * 4 > slots_.size() * 3) rehash(slots_.size() * 2);
+  void insert(std::string_view key, uint32_t value) {
+    if ((size_ + 1) * 2 > slots_.size()) rehash(slots_.size() * 2);
     const uint64_t h = hash(key);
+    const uint32_t t = tag(h);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
-      if (s.len == kEmpty) {
-        s.hash = h;
-        s.offset = arena_.size();
-        s.len = static_cast<uint32_t>(key.size());
-        s.value = value;
+      if (s.tag == 0) {
+        s = {t, value, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(key.size())};
         arena_.append(key.data(), key.size());
         ++size_;
         return;
       }
-      if (s.hash == h && s.len == key.size() &&
-          std::memcmp(arena_.data() + s.offset, key.data(), key.size()) == 0) {
+      if (s.tag == t && s.len == key.size() && equal(arena_.data() + s.offset, key)) {
         s.value = value;
         return;
       }
@@ -50,14 +47,13 @@ class StringTable {
   }
 
   size_t size() const { return size_; }
-  size_t arena_bytes() const { return arena_.size(); }
   void clear() {
     arena_.clear();
     size_ = 0;
     rehash(capacity_for(1024));
   }
 
-  // FNV-1a over 8-byte words then a final mix: fast on the short keys (pre-tokens) seen here.
+  // Multiply-mix over 8-byte words: fast on the short keys (pre-tokens) seen here.
   static uint64_t hash(std::string_view key) {
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ key.size();
     size_t i = 0;
@@ -77,27 +73,35 @@ class StringTable {
   }
 
  private:
-  static constexpr uint32_t kEmpty = 0xFFFFFFFFu;
   struct Slot {
-    uint64_t hash = 0;
-    uint64_t offset = 0;
-    uint64_t value = 0;
-    uint32_t len = kEmpty;
+    uint32_t tag;  // high hash bits, never 0 for a used slot
+    uint32_t value;
+    uint32_t offset;  // into arena_
+    uint32_t len;
   };
+  static uint32_t tag(uint64_t h) { return static_cast<uint32_t>(h >> 32) | 1u; }
+  static bool equal(const char* a, std::string_view b) {
+    // Pre-tokens are short: an inline loop beats a call to memcmp.
+    for (size_t i = 0; i < b.size(); ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
   static size_t capacity_for(size_t n) {
     size_t c = 16;
-    while (c * 3 < n * 4) c *= 2;
-    return c * 2;
+    while (c < n * 2) c *= 2;
+    return c;
   }
   void rehash(size_t cap) {
     std::vector<Slot> old;
     old.swap(slots_);
-    slots_.assign(cap, Slot{});
+    slots_.assign(cap, Slot{0, 0, 0, 0});
     mask_ = cap - 1;
+    // Re-probing needs the full hash: recompute it from the stored key.
     for (const Slot& s : old) {
-      if (s.len == kEmpty) continue;
-      for (size_t i = s.hash & mask_;; i = (i + 1) & mask_) {
-        if (slots_[i].len == kEmpty) {
+      if (s.tag == 0) continue;
+      const uint64_t h = hash(std::string_view(arena_.data() + s.offset, s.len));
+      for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+        if (slots_[i].tag == 0) {
           slots_[i] = s;
           break;
         }

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -113,4 +114,34 @@ TEST_CASE("llama3: identical ids to Hugging Face tokenizers on the reference fil
   INFO(cases.size() << " cases");
   CHECK(id_mismatch == 0);
   CHECK(roundtrip_mismatch == 0);
+}
+
+TEST_CASE("llama3: concurrent encodes agree with a single thread") {
+  if (!have(llama3_path(), "Llama-3 tokenizer.json")) return;
+  if (!have(reference_path(), "tokenizer reference")) return;
+  // A fresh tokenizer, so the threads fill its pre-token cache concurrently.
+  const Tokenizer tok = Tokenizer::from_file(llama3_path());
+  const nlohmann::json ref = kvsvd::load_json_file(reference_path());
+  std::vector<std::string> texts;
+  std::vector<Ids> expect;
+  for (const auto& c : ref["cases"]) {
+    texts.push_back(c.at("text").get<std::string>());
+    expect.push_back(c.at("ids").get<Ids>());
+  }
+  const int n_threads = 4;
+  std::vector<size_t> wrong(n_threads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < n_threads; ++t)
+    threads.emplace_back([&, t] {
+      for (int rep = 0; rep < 3; ++rep)
+        for (size_t i = 0; i < texts.size(); ++i) {
+          const size_t k = (i * 7 + static_cast<size_t>(t) * 13) % texts.size();  // mixed orders
+          if (tok.encode(texts[k]) != expect[k]) ++wrong[t];
+        }
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < n_threads; ++t) {
+    CAPTURE(t);
+    CHECK(wrong[t] == 0);
+  }
 }
