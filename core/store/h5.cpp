@@ -134,8 +134,9 @@ Dataset write_dataset(const Group& g, const std::string& name, const std::vector
                     H5Dclose),
              g.file(), path);
   if (n > 0) {
-    KVSVD_H5_CHECK(H5Dwrite(ds.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), g.file(),
-                   path);
+    if (H5Dwrite(ds.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+      raise("writing dataset", g.file(), path);
+    }
   }
   return ds;
 }
@@ -161,13 +162,16 @@ std::string error_stack_message() {
   H5Ewalk2(stack, H5E_WALK_UPWARD, collect_frame, &frames);
   H5Eclose_stack(stack);
   std::string out;
-  for (size_t i = 0; i < frames.size(); ++i) out += (i ? "; " : "") + frames[i];
+  // The innermost frames say what went wrong (e.g. the Fletcher32 mismatch); the outer ones
+  // only repeat "can't read data" on the way up.
+  const size_t keep = std::min<size_t>(frames.size(), 3);
+  for (size_t i = 0; i < keep; ++i) out += (i ? "; " : "") + frames[i];
   return out;
 }
 
 void raise(const std::string& what, const std::string& file, const std::string& path) {
   std::string stack = error_stack_message();
-  fail(cat(what, " failed for ", path, " in ", file, stack.empty() ? "" : ": ", stack));
+  fail(cat(what, " (", path, " in ", file, ") failed", stack.empty() ? "" : ": HDF5: ", stack));
 }
 
 // ---- Handle ----
@@ -438,8 +442,9 @@ std::vector<float> Dataset::read_all_floats() const {
               " does not hold floating-point numbers");
   std::vector<float> out(static_cast<size_t>(space().num_elements()));
   if (!out.empty()) {
-    KVSVD_H5_CHECK(H5Dread(id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
-                   file_, path_);
+    if (H5Dread(id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+      raise("reading dataset", file_, path_);
+    }
   }
   return out;
 }
@@ -449,8 +454,9 @@ std::vector<int32_t> Dataset::read_all_int32s() const {
               " does not hold integers");
   std::vector<int32_t> out(static_cast<size_t>(space().num_elements()));
   if (!out.empty()) {
-    KVSVD_H5_CHECK(H5Dread(id(), H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
-                   file_, path_);
+    if (H5Dread(id(), H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+      raise("reading dataset", file_, path_);
+    }
   }
   return out;
 }

@@ -18,7 +18,7 @@ void quiet_errors();
 // innermost first; empty when the stack is empty.
 std::string error_stack_message();
 
-// Throws kvsvd::Error "<what> failed for <path> in <file>: <HDF5 error stack>".
+// Throws kvsvd::Error "<what> (<path> in <file>) failed: HDF5: <innermost error frames>".
 [[noreturn]] void raise(const std::string& what, const std::string& file, const std::string& path);
 
 // Returns `value` when non-negative, otherwise raises naming the call, file and object path.

@@ -131,6 +131,7 @@ bool print_verify(const ProfileStoreReader& reader) {
                   lc.key_orthonormality_error, lc.value_orthonormality_error);
     }
   }
+  std::fflush(stdout);  // the verdict goes to stderr: keep the report ahead of it
   return rep.ok(kOrthonormalityTolerance);
 }
 
