@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/checkpoint/checkpoint.h"
+#include "core/util/file-fingerprint.h"  // file_fingerprint, bytes_fingerprint
 
 namespace kvsvd {
 
@@ -19,11 +20,5 @@ namespace kvsvd {
 // config, names, dtypes, shapes, sizes, small tensors or tensor boundaries is. Every name must
 // exist (the error names tensor and directory).
 std::string model_fingerprint(const Checkpoint& ckpt, const std::vector<std::string>& tensor_names);
-
-// Full-content SHA-256 of a file (datasets, stores); the error names the path.
-std::string file_fingerprint(const std::string& path);
-
-// SHA-256 of a byte buffer.
-std::string bytes_fingerprint(const void* data, size_t len);
 
 }  // namespace kvsvd

@@ -15,7 +15,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/util/error.h"
-#include "core/util/sha256.h"
 
 namespace kvsvd {
 
@@ -511,20 +510,6 @@ VerifyReport ProfileStoreReader::verify() const {
     rep.layers.push_back(lc);
   }
   return rep;
-}
-
-std::string file_fingerprint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  KVSVD_CHECK(in.good(), "cannot read ", path, " to fingerprint it");
-  Sha256 hasher;
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    std::streamsize got = in.gcount();
-    if (got > 0) hasher.update(buf.data(), static_cast<size_t>(got));
-  }
-  KVSVD_CHECK(in.eof(), "error while reading ", path, " to fingerprint it");
-  return "sha256:" + hasher.hex_digest();
 }
 
 }  // namespace kvsvd

@@ -1,6 +1,7 @@
 // The HDF5 profile store: a crash-safe writer (.partial file, resumable, atomic rename) and a
 // distrustful reader (schema version, shapes, Fletcher32 checksums, orthonormality).
 #pragma once
+#include "core/util/file-fingerprint.h"  // the store fingerprint is file_fingerprint(path)
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -133,8 +134,5 @@ class ProfileStoreReader {
   h5::File file_;
   StoreHeader header_;
 };
-
-// "sha256:<hex>" of a file's bytes (the store fingerprint recorded with evaluation results).
-std::string file_fingerprint(const std::string& path);
 
 }  // namespace kvsvd
