@@ -2,6 +2,8 @@
 // (RMSNorm in float32, RoPE via the cache, SwiGLU), so that logits can be compared against it.
 #include "core/model/llama.h"
 
+#include <c10/core/GradMode.h>
+
 #include "core/checkpoint/tensor-load.h"
 #include "core/util/error.h"
 
@@ -111,7 +113,7 @@ LlamaModel LlamaModel::load(const std::string& dir, at::Device device, at::Scala
 }
 
 at::Tensor LlamaModel::forward(const at::Tensor& tokens, KvCache& cache, bool last_only) const {
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   KVSVD_CHECK(tokens.dim() == 2 && tokens.size(1) > 0, "llama forward: tokens must be [B, T] with T > 0, got ",
               tokens.sizes());
   const int64_t B = tokens.size(0), T = tokens.size(1);
