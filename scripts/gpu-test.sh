@@ -21,7 +21,10 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')" \
   -DKVSVD_PCRE2_ROOT="$root/.carry/pcre2/usr" ${pcre_lib:+-DPCRE2_LIBRARY=$pcre_lib} \
   -DTORCH_CUDA_ARCH_LIST=9.0 2>&1 | tail -n 20 | tee "$out/configure.log"
-cmake --build "$build" -j "$(nproc)" 2>&1 | tail -n 30 | tee "$out/build.log"
+if ! cmake --build "$build" -j "$(nproc)" -- -k 0 > "$out/build.log" 2>&1; then
+  grep -E "error|FAILED" -A3 "$out/build.log" | head -n 80
+  exit 1
+fi
 echo "build: $(( $(date +%s) - t0 )) s" | tee -a "$out/env.txt"
 t1=$(date +%s)
 set +e
