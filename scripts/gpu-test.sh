@@ -17,7 +17,11 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 } | tee "$out/env.txt"
 pcre_lib=$(ls /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 2>/dev/null || true)
 t0=$(date +%s)
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+# The distribution's g++ (the one Catch2 v3's static library was built with): a test binary mixing
+# /opt/gcc's libstdc++ with it crashed whenever an exception was thrown.
+cxx=()
+[ -x /usr/bin/g++ ] && cxx=(-DCMAKE_CXX_COMPILER=/usr/bin/g++ -DCMAKE_C_COMPILER=/usr/bin/gcc)
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cxx[@]}" \
   -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')" \
   -DKVSVD_PCRE2_ROOT="$root/.carry/pcre2/usr" ${pcre_lib:+-DPCRE2_LIBRARY=$pcre_lib} \
   -DTORCH_CUDA_ARCH_LIST=9.0 2>&1 | tail -n 20 | tee "$out/configure.log"

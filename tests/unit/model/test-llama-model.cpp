@@ -415,8 +415,10 @@ TEST_CASE("llama: loads a safetensors checkpoint; scoring and generate agree wit
       CHECK(j["tokens"].get<int64_t>() == 22);
       CHECK(j["windows"].get<int64_t>() == 2);
       const double mean = (both[0].nll_sum + both[1].nll_sum) / 22.0;
-      CHECK(j["nll_mean"].get<double>() == Approx(mean).epsilon(1e-9));
-      CHECK(j["perplexity"].get<double>() == Approx(std::exp(mean)).epsilon(1e-9));
+      // The CLI scores through the evaluate stage (other batching and attention kernel than the
+      // library call above), so agreement is to float32 accumulation, not bitwise.
+      CHECK(j["nll_mean"].get<double>() == Approx(mean).epsilon(1e-6));
+      CHECK(j["perplexity"].get<double>() == Approx(std::exp(mean)).epsilon(1e-6));
 
       run_cli("evaluate --model " + dir + " --method nonsense --dataset " + dir + "/windows.json",
               &status);
