@@ -1,113 +1,139 @@
-// Registers the evaluate-stage subcommands: `evaluate` scores token windows through a KV cache.
+// Registers the evaluate-stage subcommand: `kvsvd evaluate` (flags generated from the options
+// table of evaluate-options.h), run as an MPI stage with SIGTERM-driven checkpointing.
 #include <CLI/CLI.hpp>
+#include <mpi.h>
 
-#include <chrono>
-#include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "core/eval/perplexity.h"
-#include "core/kv/full-cache.h"
 #include "core/kv/methods.h"
-#include "core/model/aten-device.h"
-#include "core/model/llama.h"
-#include "core/util/cli-run.h"
+#include "core/kv/rank-policy.h"
 #include "core/util/error.h"
-#include "core/util/json-util.h"
+#include "mpi/abort.h"
+#include "mpi/comm.h"
+#include "mpi/mpi-env.h"
 #include "stages/commands.h"
+#include "stages/evaluate/evaluate-options.h"
+#include "stages/evaluate/evaluate-stage.h"
+#include "stages/evaluate/run-output.h"
 
 namespace kvsvd {
 namespace {
 
-struct EvaluateArgs {
-  std::string model;
-  std::string method = "full";
-  std::string dataset;
-  std::string device = "auto";
-  std::string dtype = "float32";
+// Set by SIGTERM (Slurm preemption, scancel): the stage stops between windows.
+// (A plain function with internal linkage: an extern "C" name would clash with other stages'.)
+volatile std::sig_atomic_t g_stop = 0;
+void evaluate_on_sigterm(int) { g_stop = 1; }
+
+// Exit status of a run stopped by SIGTERM (128 + 15, what a shell reports for a killed job), so
+// that a Slurm script can tell "requeue me" from a failure.
+constexpr int kInterruptedStatus = 143;
+
+// The flag values as CLI11 leaves them; applied over the YAML config after parsing.
+struct CliState {
+  std::map<std::string, std::vector<std::string>> values;  // key -> values
+  std::map<std::string, bool> flags;                       // key -> flag value
+  std::map<std::string, CLI::Option*> options;             // key -> option
 };
 
-// A JSON array of token-id arrays, one window each; errors name the file and the indices.
-std::vector<std::vector<int32_t>> read_windows(const std::string& path) {
-  const nlohmann::json j = load_json_file(path);
-  KVSVD_CHECK(j.is_array() && !j.empty(), path, ": expected a non-empty JSON array of token-id arrays");
-  std::vector<std::vector<int32_t>> out;
-  for (size_t w = 0; w < j.size(); ++w) {
-    KVSVD_CHECK(j[w].is_array(), path, ": window ", w, " is not an array");
-    KVSVD_CHECK(j[w].size() >= 2, path, ": window ", w, " has ", j[w].size(),
-                " tokens (at least 2 are needed to score one)");
-    std::vector<int32_t> ids;
-    for (size_t i = 0; i < j[w].size(); ++i) {
-      const auto& v = j[w][i];
-      KVSVD_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= INT32_MAX,
-                  path, ": window ", w, " element ", i, " is not a token id");
-      ids.push_back(static_cast<int32_t>(v.get<int64_t>()));
-    }
-    out.push_back(std::move(ids));
-  }
-  return out;
+std::string help_for(const EvaluateOptionSpec& s) {
+  if (std::string(s.key) == "policy")
+    return "svd per-token value-rank policies (repeat the flag for several):\n" +
+           rank_policies_help();
+  if (std::string(s.key) == "method")
+    return std::string(s.help) + ":\n" + kv_methods_help();
+  return s.help;
 }
 
-void run_evaluate(const EvaluateArgs& a) {
-  KVSVD_CHECK(!a.model.empty(), "--model DIR (or the environment variable KVSVD_MODEL) is required");
-  const KvMethod method = parse_kv_method(a.method, "--method");
-  KVSVD_CHECK(method == KvMethod::Full, "--method ", a.method,
-              ": not available in this evaluate yet (implemented: full)");
-  const auto windows = read_windows(a.dataset);
-  const at::Device device = resolve_device(a.device);
-  const at::ScalarType dtype = resolve_dtype(a.dtype);
-  const LlamaModel model = LlamaModel::load(a.model, device, dtype);
-
-  const auto t0 = std::chrono::steady_clock::now();
-  double nll = 0;
-  int64_t tokens = 0, peak_bytes = 0;
-  for (const auto& win : windows) {
-    FullCache cache(model.config(), 1, static_cast<int64_t>(win.size()), dtype, device);
-    const WindowScore s = score_window(model, cache, win);
-    nll += s.nll_sum;
-    tokens += s.tokens;
-    peak_bytes = std::max(peak_bytes, cache.bytes());
+EvaluateOptions resolve_options(const CliState& st) {
+  EvaluateOptions o;
+  auto cfg = st.values.find("config");
+  if (cfg != st.values.end() && st.options.at("config")->count() > 0)
+    apply_evaluate_config(o, cfg->second.at(0));
+  for (const auto& spec : evaluate_option_table()) {
+    const CLI::Option* opt = st.options.at(spec.key);
+    if (opt->count() == 0) continue;
+    if (spec.arity == EvaluateOptionSpec::Arity::Flag)
+      apply_evaluate_option(o, spec, {st.flags.at(spec.key) ? "true" : "false"}, spec.flag);
+    else
+      apply_evaluate_option(o, spec, st.values.at(spec.key), spec.flag);
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double mean = nll / static_cast<double>(tokens);
-  nlohmann::json out = {{"method", kv_method_name(method)},
-                        {"model", a.model},
-                        {"dataset", a.dataset},
-                        {"windows", windows.size()},
-                        {"tokens", tokens},
-                        {"nll_mean", mean},
-                        {"perplexity", std::exp(mean)},
-                        {"kv_bytes_peak", peak_bytes},
-                        {"seconds", seconds},
-                        {"device", device.str()},
-                        {"dtype", aten_dtype_name(dtype)}};
-  std::printf("%s\n", out.dump(2).c_str());
+  if (o.model.empty())
+    if (const char* env = std::getenv("KVSVD_MODEL")) o.model = env;
+  o.command_line = process_command_line();
+  return o;
+}
+
+void run(const CliState& st) {
+  MpiEnv env;
+  std::signal(SIGTERM, evaluate_on_sigterm);
+  bool interrupted = false;
+  int64_t computed = 0;
+  const int rc = run_mpi_command("evaluate", [&] {
+    const EvaluateOptions o = resolve_options(st);
+    Comm comm(MPI_COMM_WORLD);
+    EvaluateResult res = run_evaluate_stage(o, comm, &g_stop);
+    computed = res.windows_computed;
+    if (res.interrupted) {
+      interrupted = true;
+      std::fprintf(stderr,
+                   "kvsvd evaluate [rank %d/%d]: stopped by SIGTERM after %lld window(s) of this "
+                   "rank; finished windows are in %s/.partial: rerun with --resume\n",
+                   comm.rank(), comm.size(), static_cast<long long>(computed),
+                   o.out.empty() ? "(no --out)" : o.out.c_str());
+      std::fflush(stderr);
+      // Other ranks may be waiting in the gather: end the whole job now, with the status.
+      if (comm.size() > 1) MPI_Abort(MPI_COMM_WORLD, kInterruptedStatus);
+      return;
+    }
+    if (!comm.is_root()) return;
+    nlohmann::json printed = res.summary;
+    // The short form (`--method full --dataset ids.json`) reads these three at the top level.
+    const auto& base = res.summary["results"][0];
+    printed["nll_mean"] = base["nll_mean"];
+    printed["perplexity"] = base["perplexity"];
+    printed["tokens"] = base["scored_tokens"];
+    std::printf("%s\n", printed.dump(2).c_str());
+    std::fflush(stdout);
+    if (o.progress) std::fprintf(stderr, "%s", summary_table(res.summary).c_str());
+    if (!o.out.empty() && o.progress)
+      std::fprintf(stderr, "evaluate: wrote %s/summary.json, windows.csv, command.txt\n",
+                   o.out.c_str());
+  });
+  if (interrupted) throw CLI::RuntimeError(kInterruptedStatus);
+  if (rc != 0) throw CLI::RuntimeError(rc);
 }
 
 }  // namespace
 
 void register_evaluate_commands(CLI::App& app) {
-  auto args = std::make_shared<EvaluateArgs>();
+  auto st = std::make_shared<CliState>();
   CLI::App* cmd = app.add_subcommand(
-      "evaluate", "Score token windows through a KV cache; prints NLL and perplexity as JSON");
-  cmd->add_option("--model", args->model, "Hugging Face model directory (config.json + safetensors)")
-      ->envname("KVSVD_MODEL");
-  cmd->add_option("--method", args->method, "KV-cache method (default full):\n" + kv_methods_help());
-  cmd->add_option("--dataset", args->dataset,
-                  "JSON file: an array of token-id arrays, one window each (every position "
-                  "after the first is scored)")
-      ->required();
-  cmd->add_option("--device", args->device, "cpu | cuda | cuda:N | auto (default auto)");
-  cmd->add_option("--dtype", args->dtype, "float32 | bfloat16 | float16 (default float32)");
-  cmd->callback([args]() {
-    const int rc = run_command("evaluate", [&]() { run_evaluate(*args); });
-    if (rc != 0) throw CLI::RuntimeError(rc);
-  });
+      "evaluate",
+      "Perplexity, KL, top-1 and generation agreement, KV bytes and speed of compressed KV "
+      "caches against the full cache on the same windows (MPI: windows sharded over ranks). "
+      "Prints the summary JSON; --out writes summary.json, windows.csv, command.txt");
+  st->options["config"] = cmd->add_option("--config", st->values["config"],
+                                          "YAML of evaluate keys (config/eval/*.yaml); flags "
+                                          "override it");
+  for (const auto& spec : evaluate_option_table()) {
+    CLI::Option* opt = nullptr;
+    if (spec.arity == EvaluateOptionSpec::Arity::Flag) {
+      // --pack / --no-pack style: the negated name sets false.
+      const std::string name = std::string(spec.flag) + ",!--no-" + (spec.flag + 2);
+      opt = cmd->add_flag(name, st->flags[spec.key], help_for(spec));
+    } else {
+      opt = cmd->add_option(spec.flag, st->values[spec.key], help_for(spec));
+      if (spec.arity == EvaluateOptionSpec::Arity::One) opt->expected(1);
+    }
+    st->options[spec.key] = opt;
+  }
+  cmd->callback([st]() { run(*st); });
 }
 
 }  // namespace kvsvd

@@ -1,0 +1,311 @@
+// The evaluate options table, YAML loading and the checks that need no model.
+#include "stages/evaluate/evaluate-options.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "core/compress/profile-method.h"
+#include "core/compress/rank-plan.h"
+#include "core/kv/methods.h"
+#include "core/kv/rank-policy.h"
+#include "core/util/error.h"
+#include "core/util/yaml-util.h"
+
+namespace kvsvd {
+namespace {
+
+using Spec = EvaluateOptionSpec;
+using Arity = EvaluateOptionSpec::Arity;
+using Values = std::vector<std::string>;
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  const auto e = s.find_last_not_of(" \t");
+  return s.substr(b, e - b + 1);
+}
+
+int64_t to_int(const std::string& text, const std::string& where) {
+  const std::string t = trim(text);
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(t.c_str(), &end, 10);
+  KVSVD_CHECK(!t.empty() && errno == 0 && end && *end == '\0', where, ": '", text,
+              "' is not an integer");
+  return static_cast<int64_t>(v);
+}
+
+double to_double(const std::string& text, const std::string& where) {
+  const std::string t = trim(text);
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(t.c_str(), &end);
+  KVSVD_CHECK(!t.empty() && errno == 0 && end && *end == '\0', where, ": '", text,
+              "' is not a number");
+  return v;
+}
+
+bool to_bool(const std::string& text, const std::string& where) {
+  const std::string t = trim(text);
+  if (t == "true" || t == "yes" || t == "on" || t == "1") return true;
+  if (t == "false" || t == "no" || t == "off" || t == "0") return false;
+  fail(cat(where, ": '", text, "' is not a boolean (true or false)"));
+}
+
+const std::string& one(const Values& v, const std::string& where) {
+  KVSVD_CHECK(v.size() == 1, where, ": expects one value, got ", v.size());
+  return v[0];
+}
+
+Values non_empty(const Values& v, const std::string& where) {
+  Values out;
+  for (const auto& s : v)
+    if (!trim(s).empty()) out.push_back(trim(s));
+  KVSVD_CHECK(!out.empty(), where, ": expects at least one value");
+  return out;
+}
+
+Spec str(const char* key, const char* flag, const char* help, std::string EvaluateOptions::*m) {
+  return Spec{key, flag, help, Arity::One, false,
+              [m](EvaluateOptions& o, const Values& v, const std::string& w) { o.*m = one(v, w); },
+              [m](const EvaluateOptions& o) { return nlohmann::json(o.*m); }};
+}
+
+Spec integer(const char* key, const char* flag, const char* help, int64_t EvaluateOptions::*m,
+             int64_t min_value) {
+  return Spec{key, flag, help, Arity::One, false,
+              [=](EvaluateOptions& o, const Values& v, const std::string& w) {
+                const int64_t x = to_int(one(v, w), w);
+                KVSVD_CHECK(x >= min_value, w, " must be >= ", min_value, ", got ", x);
+                o.*m = x;
+              },
+              [m](const EvaluateOptions& o) { return nlohmann::json(o.*m); }};
+}
+
+Spec number(const char* key, const char* flag, const char* help, double EvaluateOptions::*m) {
+  return Spec{key, flag, help, Arity::One, false,
+              [m](EvaluateOptions& o, const Values& v, const std::string& w) {
+                o.*m = to_double(one(v, w), w);
+              },
+              [m](const EvaluateOptions& o) { return nlohmann::json(o.*m); }};
+}
+
+Spec boolean(const char* key, const char* flag, const char* help, bool EvaluateOptions::*m) {
+  return Spec{key, flag, help, Arity::Flag, false,
+              [m](EvaluateOptions& o, const Values& v, const std::string& w) {
+                o.*m = to_bool(one(v, w), w);
+              },
+              [m](const EvaluateOptions& o) { return nlohmann::json(o.*m); }};
+}
+
+}  // namespace
+
+const std::vector<EvaluateOptionSpec>& evaluate_option_table() {
+  static const std::vector<Spec> table = {
+      str("model", "--model", "Hugging Face model directory (config.json + safetensors)",
+          &EvaluateOptions::model),
+      str("tokenizer", "--tokenizer", "tokenizer.json (default MODEL/tokenizer.json)",
+          &EvaluateOptions::tokenizer),
+      str("dataset", "--dataset",
+          "dataset file: token-id JSON ([[ids], ...]), plain text, or JSONL",
+          &EvaluateOptions::dataset),
+      Spec{"dataset_format", "--dataset-format",
+           "ids | text | jsonl (default from the extension: .json ids, .jsonl jsonl, else text)",
+           Arity::One, false,
+           [](EvaluateOptions& o, const Values& v, const std::string& w) {
+             const std::string f = trim(one(v, w));
+             KVSVD_CHECK(f.empty() || f == "ids" || f == "text" || f == "jsonl", w,
+                         ": unknown dataset format '", f, "' (valid: ids, text, jsonl)");
+             o.dataset_format = f;
+           },
+           [](const EvaluateOptions& o) { return nlohmann::json(o.dataset_format); }},
+      str("field", "--field", "JSONL member holding the text (default text)",
+          &EvaluateOptions::field),
+      boolean("add_bos", "--add-bos", "prepend BOS to every window (counts in --seq-len)",
+              &EvaluateOptions::add_bos),
+      Spec{"method", "--method",
+           "KV-cache methods, comma-separated; full is always run as the baseline",
+           Arity::List, true,
+           [](EvaluateOptions& o, const Values& v, const std::string& w) {
+             Values m = non_empty(v, w);
+             for (const auto& name : m) parse_kv_method(name, w);  // names the flag, lists valid
+             o.methods = m;
+           },
+           [](const EvaluateOptions& o) { return nlohmann::json(o.methods); }},
+      str("store", "--store", "HDF5 profile store from `kvsvd profile` (needed by svd)",
+          &EvaluateOptions::store),
+      Spec{"key_rank", "--key-rank", "svd key rank(s) r_k (0: the store's key rank)",
+           Arity::List, true,
+           [](EvaluateOptions& o, const Values& v, const std::string& w) {
+             std::vector<int64_t> r;
+             for (const auto& s : non_empty(v, w)) {
+               r.push_back(to_int(s, w));
+               KVSVD_CHECK(r.back() >= 0, w, " must be >= 0 (0: the store's), got ", r.back());
+             }
+             o.key_ranks = r;
+           },
+           [](const EvaluateOptions& o) { return nlohmann::json(o.key_ranks); }},
+      Spec{"value_ranks", "--value-ranks",
+           "svd named value ranks, e.g. low=16,med=32,high=64, or names the store holds "
+           "(low,med,high); empty: the store's. Repeat the flag for several sets",
+           Arity::List, false,
+           [](EvaluateOptions& o, const Values& v, const std::string& w) {
+             Values r;
+             for (const auto& s : v) r.push_back(trim(s));
+             KVSVD_CHECK(!r.empty(), w, ": expects at least one value");
+             o.value_ranks = r;
+           },
+           [](const EvaluateOptions& o) { return nlohmann::json(o.value_ranks); }},
+      Spec{"policy", "--policy", nullptr /* help generated from the policy table */,
+           Arity::List, false,
+           [](EvaluateOptions& o, const Values& v, const std::string& w) {
+             Values p = non_empty(v, w);
+             for (auto& s : p) s = RankPolicy::parse(s, w).spec();  // names the flag, lists valid
+             o.policies = p;
+           },
+           [](const EvaluateOptions& o) { return nlohmann::json(o.policies); }},
+      Spec{"key_space", "--key-space", "pre_rope | post_rope (default: the store's)", Arity::One,
+           false,
+           [](EvaluateOptions& o, const Values& v, const std::string& w) {
+             const std::string s = trim(one(v, w));
+             if (!s.empty()) parse_key_space(s, w);
+             o.key_space = s;
+           },
+           [](const EvaluateOptions& o) { return nlohmann::json(o.key_space); }},
+      Spec{"chunk_size", "--chunk-size", "chunked: rows per chunk C (> 0), comma-separated list",
+           Arity::List, true,
+           [](EvaluateOptions& o, const Values& v, const std::string& w) {
+             std::vector<int64_t> c;
+             for (const auto& s : non_empty(v, w)) {
+               c.push_back(to_int(s, w));
+               KVSVD_CHECK(c.back() > 0, w, " must be > 0, got ", c.back());
+             }
+             o.chunk_sizes = c;
+           },
+           [](const EvaluateOptions& o) { return nlohmann::json(o.chunk_sizes); }},
+      Spec{"compression_ratio", "--compression-ratio",
+           "chunked: target compression ratio per chunk (> 0), comma-separated list",
+           Arity::List, true,
+           [](EvaluateOptions& o, const Values& v, const std::string& w) {
+             std::vector<double> x;
+             for (const auto& s : non_empty(v, w)) {
+               x.push_back(to_double(s, w));
+               KVSVD_CHECK(x.back() > 0, w, " must be > 0, got ", x.back());
+             }
+             o.compression_ratios = x;
+           },
+           [](const EvaluateOptions& o) { return nlohmann::json(o.compression_ratios); }},
+      number("energy_threshold", "--energy-threshold",
+             "chunked: keep this fraction of each chunk's energy (0 < T <= 1) instead of the ratio",
+             &EvaluateOptions::energy_threshold),
+      number("min_rank_ratio", "--min-rank-ratio",
+             "chunked energy mode: rank floor as a fraction of min(C, head_dim)",
+             &EvaluateOptions::min_rank_ratio),
+      integer("seq_len", "--seq-len", "tokens per window (0: each document/id array as it is)",
+              &EvaluateOptions::seq_len, 0),
+      integer("stride", "--stride", "window start-to-start distance (0: seq_len)",
+              &EvaluateOptions::stride, 0),
+      integer("max_windows", "--max-windows", "windows evaluated (0: all)",
+              &EvaluateOptions::max_windows, 0),
+      boolean("pack", "--pack", "join documents with EOS before cutting windows (--no-pack: "
+              "windows within each document)", &EvaluateOptions::pack),
+      integer("gen_tokens", "--gen-tokens", "greedy tokens generated per window (0: none)",
+              &EvaluateOptions::gen_tokens, 0),
+      integer("gen_prompt_tokens", "--gen-prompt-tokens",
+              "generation prompt: the window's first P tokens (0: half the window)",
+              &EvaluateOptions::gen_prompt_tokens, 0),
+      str("device", "--device", "cpu | cuda | cuda:N | auto (MPI ranks use their local GPU)",
+          &EvaluateOptions::device),
+      str("dtype", "--dtype", "float32 | bfloat16 | float16", &EvaluateOptions::dtype),
+      str("out", "--out", "run folder for summary.json, windows.csv, command.txt",
+          &EvaluateOptions::out),
+      boolean("resume", "--resume", "skip windows a previous run of the same configuration "
+              "finished (OUT/.partial)", &EvaluateOptions::resume),
+      boolean("progress", "--progress", "progress lines on stderr (--no-progress: none)",
+              &EvaluateOptions::progress),
+  };
+  return table;
+}
+
+void apply_evaluate_option(EvaluateOptions& o, const EvaluateOptionSpec& spec,
+                           const std::vector<std::string>& values, const std::string& where) {
+  std::vector<std::string> items;
+  for (const auto& v : values) {
+    if (spec.arity == Arity::List && spec.split_commas) {
+      size_t pos = 0;
+      while (true) {
+        const size_t c = v.find(',', pos);
+        items.push_back(v.substr(pos, c == std::string::npos ? std::string::npos : c - pos));
+        if (c == std::string::npos) break;
+        pos = c + 1;
+      }
+    } else {
+      items.push_back(v);
+    }
+  }
+  spec.set(o, items, where);
+}
+
+void apply_evaluate_config(EvaluateOptions& o, const std::string& path) {
+  const YAML::Node root = load_yaml_file(path);
+  if (root.IsNull()) return;  // an empty file sets nothing
+  yaml_require_map(root, "an evaluate config", path);
+  std::vector<std::string> keys;
+  for (const auto& s : evaluate_option_table()) keys.push_back(s.key);
+  yaml_check_keys(root, keys, "an evaluate config", path);
+  for (const auto& s : evaluate_option_table()) {
+    const YAML::Node n = root[s.key];
+    if (!n.IsDefined() || n.IsNull()) continue;
+    const std::string where = cat(yaml_where(n, path), " (", s.key, ")");
+    std::vector<std::string> values;
+    if (n.IsSequence()) {
+      KVSVD_CHECK(s.arity == Spec::Arity::List, where, ": takes one value, not a list");
+      for (const auto& item : yaml_items(n, s.key, path)) values.push_back(yaml_string(item, s.key, path));
+    } else {
+      values.push_back(yaml_string(n, s.key, path));
+    }
+    apply_evaluate_option(o, s, values, where);
+  }
+  o.config = path;
+}
+
+nlohmann::json evaluate_options_to_json(const EvaluateOptions& o) {
+  nlohmann::json j = nlohmann::json::object();
+  j["config"] = o.config;
+  for (const auto& s : evaluate_option_table()) j[s.key] = s.get(o);
+  return j;
+}
+
+std::string effective_dataset_format(const EvaluateOptions& o) {
+  if (!o.dataset_format.empty()) return o.dataset_format;
+  auto ends_with = [&](const char* suffix) {
+    const std::string s = suffix;
+    return o.dataset.size() >= s.size() &&
+           o.dataset.compare(o.dataset.size() - s.size(), s.size(), s) == 0;
+  };
+  if (ends_with(".jsonl")) return "jsonl";
+  if (ends_with(".json")) return "ids";
+  return "text";
+}
+
+void check_evaluate_options(const EvaluateOptions& o) {
+  KVSVD_CHECK(!o.model.empty(), "--model DIR (or the environment variable KVSVD_MODEL) is required");
+  KVSVD_CHECK(!o.dataset.empty(), "--dataset FILE is required");
+  KVSVD_CHECK(!o.methods.empty(), "--method: at least one method is required");
+  bool svd = false;
+  for (const auto& m : o.methods) svd |= parse_kv_method(m, "--method") == KvMethod::Svd;
+  KVSVD_CHECK(!svd || !o.store.empty(),
+              "--method svd needs --store STORE.h5 (a profile store from `kvsvd profile`)");
+  KVSVD_CHECK(o.seq_len >= 0 && o.stride >= 0 && o.max_windows >= 0,
+              "--seq-len, --stride and --max-windows must be >= 0");
+  KVSVD_CHECK(o.seq_len == 0 || o.seq_len >= 2, "--seq-len must be >= 2 (a window needs 2 "
+              "tokens to score one), got ", o.seq_len);
+  KVSVD_CHECK(o.stride == 0 || o.seq_len > 0, "--stride needs --seq-len");
+  KVSVD_CHECK(o.gen_prompt_tokens == 0 || o.seq_len == 0 || o.gen_prompt_tokens <= o.seq_len,
+              "--gen-prompt-tokens ", o.gen_prompt_tokens, " is longer than a window (--seq-len ",
+              o.seq_len, ")");
+  KVSVD_CHECK(!o.resume || !o.out.empty(), "--resume needs --out (the run folder to resume)");
+  for (int64_t c : o.chunk_sizes) KVSVD_CHECK(c > 0, "--chunk-size must be > 0, got ", c);
+}
+
+}  // namespace kvsvd

@@ -1,0 +1,137 @@
+// Run-folder files: atomic writes, resume records, provenance helpers.
+#include "stages/evaluate/run-output.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "core/util/error.h"
+#include "core/util/json-util.h"
+
+namespace kvsvd {
+
+namespace fs = std::filesystem;
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  const fs::path p(path);
+  std::error_code ec;
+  if (p.has_parent_path()) {
+    fs::create_directories(p.parent_path(), ec);
+    KVSVD_CHECK(!ec, "cannot create the folder ", p.parent_path().string(), " for ", path, ": ",
+                ec.message());
+  }
+  const std::string tmp = cat(path, ".tmp.", ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  KVSVD_CHECK(fd >= 0, "cannot write ", tmp, ": ", std::strerror(errno));
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail(cat("error writing ", tmp, ": ", std::strerror(err)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  // fsync before the rename: after a crash the final name holds either nothing or all of it.
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  KVSVD_CHECK(synced, "cannot flush ", tmp, " to disk: ", std::strerror(errno));
+  KVSVD_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path,
+              ": ", std::strerror(errno));
+}
+
+std::string partial_dir(const std::string& out) { return (fs::path(out) / ".partial").string(); }
+
+std::string partial_window_path(const std::string& out, int64_t w) {
+  char name[32];
+  std::snprintf(name, sizeof name, "w%06lld.json", static_cast<long long>(w));
+  return (fs::path(partial_dir(out)) / name).string();
+}
+
+void write_partial_window(const std::string& out, const std::string& run_key, int64_t window,
+                          const std::vector<WindowRecord>& records) {
+  nlohmann::json j = {{"run_key", run_key}, {"window", window}, {"records", nlohmann::json::array()}};
+  for (const auto& r : records) j["records"].push_back(window_record_to_json(r));
+  write_file_atomic(partial_window_path(out, window), j.dump() + "\n");
+}
+
+std::map<int64_t, std::vector<WindowRecord>> read_partial_windows(
+    const std::string& out, const std::string& run_key, const std::vector<std::string>& labels) {
+  std::map<int64_t, std::vector<WindowRecord>> done;
+  const fs::path dir(partial_dir(out));
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return done;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    // Only finished files: "w<digits>.json" (a temp name carries a ".tmp.<pid>" suffix).
+    if (name.size() < 7 || name[0] != 'w' || name.substr(name.size() - 5) != ".json") continue;
+    const std::string path = entry.path().string();
+    const nlohmann::json j = load_json_file(path);
+    KVSVD_CHECK(json_string(j, "run_key", path) == run_key, path,
+                ": written by an evaluation of other inputs or options (model, store, dataset, "
+                "methods, windows, dtype); rerun without --resume to start over");
+    const int64_t w = json_int(j, "window", path);
+    const auto& recs = json_require(j, "records", path);
+    KVSVD_CHECK(recs.is_array() && recs.size() == labels.size(), path, ": expected ",
+                labels.size(), " records (one per configuration)");
+    std::vector<WindowRecord> rs;
+    for (size_t i = 0; i < recs.size(); ++i) {
+      WindowRecord r = window_record_from_json(recs[i], cat(path, ": records[", i, "]"));
+      KVSVD_CHECK(r.window == w && r.label == labels[i], path, ": records[", i, "] is '",
+                  r.label, "' of window ", r.window, ", expected '", labels[i], "' of window ", w);
+      rs.push_back(std::move(r));
+    }
+    done[w] = std::move(rs);
+  }
+  return done;
+}
+
+void clear_partial(const std::string& out) {
+  std::error_code ec;
+  fs::remove_all(partial_dir(out), ec);
+  KVSVD_CHECK(!ec, "cannot remove ", partial_dir(out), ": ", ec.message());
+}
+
+std::string utc_now_iso() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string process_command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string out;
+  size_t pos = 0;
+  while (pos < raw.size()) {
+    size_t end = raw.find('\0', pos);
+    if (end == std::string::npos) end = raw.size();
+    const std::string arg = raw.substr(pos, end - pos);
+    pos = end + 1;
+    const bool plain = !arg.empty() && arg.find_first_not_of(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./=:,+@%") ==
+        std::string::npos;
+    std::string quoted = arg;
+    if (!plain) {
+      quoted = "'";
+      for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      quoted += "'";
+    }
+    out += (out.empty() ? "" : " ") + quoted;
+  }
+  return out;
+}
+
+}  // namespace kvsvd
