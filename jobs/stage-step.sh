@@ -71,6 +71,12 @@ kvsvd_run_stage() {
     args+=(--resume)
   fi
 
+  # Stages write into the folder of --out but do not create it (a typo should not spawn trees).
+  local i
+  for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+    if [ "${args[$i]}" = --out ]; then mkdir -p "$(dirname "${args[$((i + 1))]}")"; fi
+  done
+
   local launcher=${KVSVD_LAUNCHER:-srun} cmd=()
   case "$launcher" in
     srun)

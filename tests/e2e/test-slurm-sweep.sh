@@ -43,7 +43,8 @@ trap cleanup EXIT
 bin=$kvsvd
 stages_ok=1
 "$kvsvd" profile --help >/dev/null 2>&1 || stages_ok=0
-"$kvsvd" evaluate --help 2>/dev/null | grep -q -- '--store' || stages_ok=0
+help=$("$kvsvd" evaluate --help 2>&1 || true)
+grep -q -- '--store' <<<"$help" || stages_ok=0
 if [ $stages_ok = 0 ]; then
   [ "${KVSVD_E2E_STANDIN:-0}" = 1 ] ||
     fail "kvsvd profile/evaluate are not complete in $kvsvd (set KVSVD_E2E_STANDIN=1 to test the Slurm machinery with a stand-in)"
