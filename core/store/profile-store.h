@@ -2,6 +2,7 @@
 // distrustful reader (schema version, shapes, Fletcher32 checksums, orthonormality).
 #pragma once
 #include "core/util/file-fingerprint.h"  // the store fingerprint is file_fingerprint(path)
+#include "core/util/version.h"
 #include <cstdint>
 #include <string>
 #include <vector>
