@@ -1,6 +1,7 @@
 // The evaluate options table, YAML loading and the checks that need no model.
 #include "stages/evaluate/evaluate-options.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
@@ -127,8 +128,12 @@ const std::vector<EvaluateOptionSpec>& evaluate_option_table() {
            "KV-cache methods, comma-separated; full is always run as the baseline",
            Arity::List, true,
            [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             Values m = non_empty(v, w);
-             for (const auto& name : m) parse_kv_method(name, w);  // names the flag, lists valid
+             Values m;
+             for (const auto& name : non_empty(v, w)) {
+               parse_kv_method(name, w);  // names the flag, lists the valid methods
+               // A method named twice (a repeated flag) runs once.
+               if (std::find(m.begin(), m.end(), name) == m.end()) m.push_back(name);
+             }
              o.methods = m;
            },
            [](const EvaluateOptions& o) { return nlohmann::json(o.methods); }},
