@@ -31,6 +31,7 @@
 #include "core/util/json-util.h"
 #include "mpi/gpu-binding.h"
 #include "mpi/mpi-env.h"
+#include "mpi/broadcast-windows.h"
 #include "mpi/shard.h"
 #include "stages/evaluate/run-output.h"
 
@@ -134,25 +135,6 @@ std::vector<TokenIds> load_windows(const EvaluateOptions& o, const LlamaConfig& 
                   ", outside the model's vocabulary [0, ", cfg.vocab_size, ")");
   }
   return windows;
-}
-
-void broadcast_windows(const Comm& comm, std::vector<TokenIds>& windows) {
-  std::vector<int32_t> flat;
-  std::vector<int64_t> lengths;
-  if (comm.is_root())
-    for (const auto& w : windows) {
-      lengths.push_back(static_cast<int64_t>(w.size()));
-      flat.insert(flat.end(), w.begin(), w.end());
-    }
-  comm.broadcast(lengths);
-  comm.broadcast(flat);
-  if (comm.is_root()) return;
-  windows.clear();
-  size_t off = 0;
-  for (int64_t n : lengths) {
-    windows.emplace_back(flat.begin() + off, flat.begin() + off + n);
-    off += static_cast<size_t>(n);
-  }
 }
 
 // What the stage knows about the profile store.

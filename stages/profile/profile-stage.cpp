@@ -24,6 +24,7 @@
 #include "mpi/comm.h"
 #include "mpi/gpu-binding.h"
 #include "mpi/mpi-env.h"
+#include "mpi/broadcast-windows.h"
 #include "mpi/shard.h"
 #include "stages/profile/profile-calibration.h"
 #include "stages/profile/profile-wire.h"
@@ -130,26 +131,6 @@ nlohmann::json profile_config_json(const ProfileOptions& o, const CompressSpec& 
     j["spectrum"] = "singular values of each head's weight rows";
   }
   return j;
-}
-
-void broadcast_windows(const Comm& comm, std::vector<TokenIds>& windows) {
-  std::vector<int32_t> flat;
-  std::vector<int64_t> lengths;
-  if (comm.is_root()) {
-    for (const auto& w : windows) {
-      lengths.push_back(static_cast<int64_t>(w.size()));
-      flat.insert(flat.end(), w.begin(), w.end());
-    }
-  }
-  comm.broadcast(lengths);
-  comm.broadcast(flat);
-  if (comm.is_root()) return;
-  windows.clear();
-  size_t off = 0;
-  for (int64_t n : lengths) {
-    windows.emplace_back(flat.begin() + off, flat.begin() + off + n);
-    off += static_cast<size_t>(n);
-  }
 }
 
 // The same JSON text parsed: key order and number formatting do not matter.
