@@ -18,15 +18,22 @@ namespace kvsvd {
 
 namespace fs = std::filesystem;
 
-void write_file_atomic(const std::string& path, const std::string& content) {
+namespace {
+
+void create_parent(const std::string& path) {
   const fs::path p(path);
+  if (!p.has_parent_path()) return;
   std::error_code ec;
-  if (p.has_parent_path()) {
-    fs::create_directories(p.parent_path(), ec);
-    KVSVD_CHECK(!ec, "cannot create the folder ", p.parent_path().string(), " for ", path, ": ",
-                ec.message());
-  }
-  const std::string tmp = cat(path, ".tmp.", ::getpid());
+  fs::create_directories(p.parent_path(), ec);
+  KVSVD_CHECK(!ec, "cannot create the folder ", p.parent_path().string(), " for ", path, ": ",
+              ec.message());
+}
+
+std::string temp_path(const std::string& path) { return cat(path, ".tmp.", ::getpid()); }
+
+// Writes and fsyncs `content` to temp_path(path); on failure removes it and throws naming it.
+void write_temp(const std::string& path, const std::string& content) {
+  const std::string tmp = temp_path(path);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   KVSVD_CHECK(fd >= 0, "cannot write ", tmp, ": ", std::strerror(errno));
   size_t done = 0;
@@ -37,16 +44,57 @@ void write_file_atomic(const std::string& path, const std::string& content) {
       const int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
-      fail(cat("error writing ", tmp, ": ", std::strerror(err)));
+      fail(cat("error writing ", tmp, " (for ", path, "): ", std::strerror(err)));
     }
     done += static_cast<size_t>(n);
   }
   // fsync before the rename: after a crash the final name holds either nothing or all of it.
+  // A full disk may only show here (delayed allocation, NFS), so the result is checked.
   const bool synced = ::fsync(fd) == 0;
+  const int err = errno;
   ::close(fd);
-  KVSVD_CHECK(synced, "cannot flush ", tmp, " to disk: ", std::strerror(errno));
-  KVSVD_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path,
-              ": ", std::strerror(errno));
+  if (!synced) {
+    ::unlink(tmp.c_str());
+    fail(cat("cannot flush ", tmp, " (for ", path, ") to disk: ", std::strerror(err)));
+  }
+}
+
+void rename_temp(const std::string& path) {
+  const std::string tmp = temp_path(path);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(cat("cannot rename ", tmp, " to ", path, ": ", std::strerror(err)));
+  }
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  create_parent(path);
+  write_temp(path, content);
+  rename_temp(path);
+}
+
+void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files) {
+  size_t written = 0;
+  try {
+    for (const auto& [path, content] : files) {
+      create_parent(path);
+      write_temp(path, content);
+      ++written;
+    }
+  } catch (...) {
+    for (size_t i = 0; i < written; ++i) ::unlink(temp_path(files[i].first).c_str());
+    throw;
+  }
+  // Renames need no space: once every temp file is on disk they all reach their final names.
+  for (const auto& f : files) rename_temp(f.first);
+}
+
+OutputLock lock_run_folder(const std::string& out) {
+  create_parent(OutputLock::lock_path_for(out));
+  return OutputLock::acquire(out, "evaluate run folder");
 }
 
 std::string partial_dir(const std::string& out) { return (fs::path(out) / ".partial").string(); }
