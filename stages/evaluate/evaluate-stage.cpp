@@ -345,6 +345,7 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
   // ---- the run key (what the figures depend on) and what a previous run finished ----
   std::map<int64_t, std::vector<WindowRecord>> resumed;
   std::vector<int64_t> done;
+  OutputLock out_lock;  // rank 0 with --out: held until the run folder is written
   on_root_checked(comm, [&] {
     std::string ids_digest;
     {
@@ -364,6 +365,7 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
     const std::string text = key.dump();
     run_key = bytes_fingerprint(text.data(), text.size());
     if (o.out.empty()) return;
+    out_lock = lock_run_folder(o.out);  // before OUT/.partial is read or cleared
     if (o.resume) {
       resumed = read_partial_windows(o.out, run_key, labels);
       for (auto it = resumed.begin(); it != resumed.end();) {
@@ -503,10 +505,11 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
   if (!o.out.empty()) {
     namespace fs = std::filesystem;
     const fs::path out(o.out);
-    // summary.json last: its presence means the run folder is complete.
-    write_file_atomic((out / "windows.csv").string(), result.windows_csv);
-    write_file_atomic((out / "command.txt").string(), o.command_line + "\n");
-    write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
+    // summary.json last: its presence means the run folder is complete. All three are on disk
+    // under temp names before any is renamed (a full disk leaves none of them).
+    write_files_atomic({{(out / "windows.csv").string(), result.windows_csv},
+                        {(out / "command.txt").string(), o.command_line + "\n"},
+                        {(out / "summary.json").string(), summary.dump(2) + "\n"}});
   }
   return result;
 }
