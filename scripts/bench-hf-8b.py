@@ -7,9 +7,12 @@
                            transformers from_pretrained of the whole model + torch.linalg.svd
                            per KV head of W_K and W_V; prints JSON timings
   windows DIR OUT N L      N random token windows of L tokens (seeded) as a token-id JSON file
-  prefill DIR WINDOWS B    transformers (bf16, SDPA) perplexity pass over the windows, batch B;
-                           prints tokens/s and the mean NLL (for agreement with kvsvd)
-  decode DIR B CTX NEW     transformers generate (dynamic cache), batch B, context CTX, NEW tokens
+  prefill DIR WINDOWS B [DUMP]  transformers (bf16, SDPA) perplexity pass over the windows, batch
+                           B; prints tokens/s and the mean NLL (for agreement with kvsvd); DUMP:
+                           raw float32 logits of the last 16 positions of the first 2 windows
+  decode DIR BS CTXS NEW   transformers generate (dynamic cache) for every batch in BS and context
+                           in CTXS (comma lists), NEW tokens each; one JSON line per point
+  compare A B              max |A - B| and top-1 agreement of two raw float32 logit dumps
   bandwidth                device-to-device copy bandwidth (bytes read + written per second)
 Speed does not depend on what the weights learned, so random weights are fine here.
 """
@@ -110,7 +113,7 @@ def windows(d, out, n, seq):
 
 
 @torch.no_grad()
-def prefill(d, wfile, batch):
+def prefill(d, wfile, batch, dump=None):
     from transformers import LlamaForCausalLM
     model = LlamaForCausalLM.from_pretrained(d, dtype=torch.bfloat16, device_map="cuda",
                                              attn_implementation="sdpa").eval()
@@ -119,36 +122,52 @@ def prefill(d, wfile, batch):
     x = wins[:batch].cuda()
     model(input_ids=x, use_cache=False)  # warm-up
     nll, count = 0.0, 0
+    dumped = []
     t0 = now()
-    for i in range(0, len(wins), batch):
+    for i in range(0, len(wins) - batch + 1, batch):
         x = wins[i:i + batch].cuda()
         logits = model(input_ids=x, use_cache=False, logits_to_keep=0).logits
+        if dump and len(dumped) < 2:
+            dumped += [logits[b, -16:].float().cpu() for b in range(min(batch, 2 - len(dumped)))]
         lp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         nll -= lp.gather(-1, x[:, 1:].unsqueeze(-1)).double().sum().item()
         count += x[:, 1:].numel()
         del logits, lp
     t1 = now()
-    print(json.dumps({"hf_prefill_tokens_per_s": wins.numel() / (t1 - t0), "hf_nll_mean": nll / count,
+    if dump:
+        torch.stack(dumped).numpy().astype("float32").tofile(dump)
+    tokens = (len(wins) // batch) * batch * wins.shape[1]
+    print(json.dumps({"hf_prefill_tokens_per_s": tokens / (t1 - t0), "hf_nll_mean": nll / count,
                       "windows": len(wins), "seq_len": wins.shape[1], "batch": batch,
                       "hf_peak_bytes": torch.cuda.max_memory_allocated()}))
 
 
 @torch.no_grad()
-def decode(d, batch, ctx, new):
+def decode(d, batches, contexts, new):
     from transformers import LlamaForCausalLM
     model = LlamaForCausalLM.from_pretrained(d, dtype=torch.bfloat16, device_map="cuda").eval()
-    batch, ctx, new = int(batch), int(ctx), int(new)
+    new = int(new)
     g = torch.Generator().manual_seed(2)
-    x = torch.randint(0, CONFIG_8B["vocab_size"], (batch, ctx), generator=g).cuda()
-    model.generate(x[:, :64], max_new_tokens=4, min_new_tokens=4, do_sample=False)  # warm-up
-    t0 = now()
-    model.generate(x, max_new_tokens=1, min_new_tokens=1, do_sample=False)
-    t1 = now()
-    model.generate(x, max_new_tokens=new + 1, min_new_tokens=new + 1, do_sample=False)
-    t2 = now()
-    decode_s = (t2 - t1) - (t1 - t0)  # subtract the prefill + first token
-    print(json.dumps({"hf_decode_tokens_per_s": batch * new / decode_s, "batch": batch,
-                      "context": ctx, "new_tokens": new}))
+    x0 = torch.randint(0, CONFIG_8B["vocab_size"], (1, 64), generator=g).cuda()
+    model.generate(x0, max_new_tokens=4, min_new_tokens=4, do_sample=False)  # warm-up
+    for batch in [int(b) for b in batches.split(",")]:
+        for ctx in [int(c) for c in contexts.split(",")]:
+            x = torch.randint(0, CONFIG_8B["vocab_size"], (batch, ctx), generator=g).cuda()
+            row = {"batch": batch, "context": ctx, "new_tokens": new}
+            try:
+                torch.cuda.reset_peak_memory_stats()
+                t0 = now()
+                model.generate(x, max_new_tokens=1, min_new_tokens=1, do_sample=False)
+                t1 = now()
+                model.generate(x, max_new_tokens=new + 1, min_new_tokens=new + 1, do_sample=False)
+                t2 = now()
+                decode_s = (t2 - t1) - (t1 - t0)  # subtract the prefill + first token
+                row.update({"hf_decode_tokens_per_s": batch * new / decode_s,
+                            "hf_peak_bytes": torch.cuda.max_memory_allocated()})
+            except torch.OutOfMemoryError:
+                row["hf_error"] = "out of memory"
+            torch.cuda.empty_cache()
+            print(json.dumps(row), flush=True)
 
 
 def bandwidth():
@@ -165,7 +184,18 @@ def bandwidth():
     print(json.dumps({"copy_bandwidth_bytes_per_s": 2 * n * reps / (t1 - t0)}))
 
 
+def compare(a, b):
+    import numpy as np
+    x, y = np.fromfile(a, dtype=np.float32), np.fromfile(b, dtype=np.float32)
+    v = CONFIG_8B["vocab_size"]
+    x, y = x.reshape(-1, v), y.reshape(-1, v)
+    print(json.dumps({"logits_max_abs_diff": float(np.abs(x - y).max()),
+                      "logits_max_abs": float(np.abs(y).max()),
+                      "top1_agreement": float((x.argmax(-1) == y.argmax(-1)).mean()),
+                      "positions": int(x.shape[0])}))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"make": make, "python-profile": python_profile, "windows": windows, "prefill": prefill,
-     "decode": decode, "bandwidth": bandwidth}[cmd](*args)
+     "decode": decode, "bandwidth": bandwidth, "compare": compare}[cmd](*args)

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   kvsvd::register_profile_commands(app);
   kvsvd::register_evaluate_commands(app);
   kvsvd::register_report_commands(app);
+  kvsvd::register_bench_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -112,14 +112,15 @@ LlamaModel LlamaModel::load(const std::string& dir, at::Device device, at::Scala
   return LlamaModel(ckpt.config(), std::move(w), device, dtype);
 }
 
-at::Tensor LlamaModel::forward(const at::Tensor& tokens, KvCache& cache, bool last_only) const {
+at::Tensor LlamaModel::forward(const at::Tensor& tokens, KvCache& cache, bool last_only,
+                               bool check_ids) const {
   c10::NoGradGuard no_grad;
   KVSVD_CHECK(tokens.dim() == 2 && tokens.size(1) > 0, "llama forward: tokens must be [B, T] with T > 0, got ",
               tokens.sizes());
   const int64_t B = tokens.size(0), T = tokens.size(1);
   const int64_t Hq = cfg_.num_heads, Hkv = cfg_.num_kv_heads, d = cfg_.head_dim;
   const double eps = cfg_.rms_norm_eps;
-  {
+  if (check_ids) {
     // An out-of-range id would otherwise be an opaque index error (or a device assert on CUDA);
     // checked where the ids are (usually the CPU) so that decode does not sync the device.
     const int64_t lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();

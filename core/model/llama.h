@@ -38,7 +38,10 @@ class LlamaModel {
 
   // tokens: [B, T] int64 at positions cache.length() .. +T-1. Returns logits [B, T, vocab] float32.
   // `last_only`: logits of the last position only ([B, 1, vocab]) to save memory in decode.
-  at::Tensor forward(const at::Tensor& tokens, KvCache& cache, bool last_only = false) const;
+  // `check_ids`: range-check the ids first (a host sync when they live on the GPU); off only for
+  // ids the model produced itself (an argmax over its own vocabulary), so decode never syncs.
+  at::Tensor forward(const at::Tensor& tokens, KvCache& cache, bool last_only = false,
+                     bool check_ids = true) const;
   void set_observer(KvObserver obs) { observer_ = std::move(obs); }
 
   const LlamaConfig& config() const { return cfg_; }

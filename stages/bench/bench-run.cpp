@@ -1,0 +1,273 @@
+// The prefill and decode benchmarks: one method, one device, timed with the device synchronised
+// at both ends of each timed span; figures printed as one JSON object.
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "core/compress/profile-method.h"
+#include "core/data/dataset.h"
+#include "core/eval/cache-factory.h"
+#include "core/eval/peak-memory.h"
+#include "core/eval/perplexity.h"
+#include "core/kv/full-cache.h"
+#include "core/kv/svd-cache.h"
+#include "core/model/aten-device.h"
+#include "core/store/profile-store.h"
+#include "core/util/error.h"
+#include "core/util/file-fingerprint.h"
+#include "stages/bench/bench-options.h"
+
+
+namespace kvsvd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Waits for every kernel queued on `device`: a tiny device-to-host copy is ordered after them.
+void sync(at::Device device) {
+  if (device.is_cuda()) at::zeros({1}, at::TensorOptions().device(device)).to(at::kCPU);
+}
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string config_string(const StoreHeader& h, const char* key) {
+  const nlohmann::json j = nlohmann::json::parse(h.profile_config, nullptr, false);
+  if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return "";
+  return j[key].get<std::string>();
+}
+
+// What the benchmark measures: the model, and a factory of empty caches for `batch` sequences.
+struct Bench {
+  std::unique_ptr<LlamaModel> model;
+  KvProfile profile;  // svd only, fused outputs filled in
+  SvdCacheOptions svd;
+  ChunkedCacheOptions chunked;
+  KvMethod method = KvMethod::Full;
+  nlohmann::json describe;
+
+  std::unique_ptr<KvCache> cache(int64_t batch, int64_t capacity) const {
+    const LlamaConfig& c = model->config();
+    switch (method) {
+      case KvMethod::Full:
+        return std::make_unique<FullCache>(c, batch, capacity, model->dtype(), model->device());
+      case KvMethod::Svd:
+        return std::make_unique<SvdCache>(profile, c, svd, batch, model->dtype(), model->device());
+      case KvMethod::Chunked:
+        return std::make_unique<ChunkedCache>(c, chunked, batch, model->dtype(), model->device());
+      default:
+        break;
+    }
+    KVSVD_CHECK(false, "kvsvd bench: --method ", kv_method_name(method),
+                " is not benchmarked here (full, svd, chunked are)");
+    return nullptr;
+  }
+};
+
+Bench open_bench(const BenchOptions& o) {
+  KVSVD_CHECK(o.batch >= 1, "--batch must be >= 1, got ", o.batch);
+  KVSVD_CHECK(o.repeat >= 1, "--repeat must be >= 1, got ", o.repeat);
+  Bench b;
+  const at::Device device = resolve_device(o.device);
+  const at::ScalarType dtype = resolve_dtype(o.dtype);
+  b.method = parse_kv_method(o.method, "--method");
+  const auto t0 = Clock::now();
+  b.model = std::make_unique<LlamaModel>(LlamaModel::load(o.model, device, dtype));
+  sync(device);
+  b.describe["load_seconds"] = seconds_since(t0);
+  b.describe["method"] = o.method;
+  if (b.method == KvMethod::Svd) {
+    KVSVD_CHECK(!o.store.empty(), "--method svd needs --store");
+    const ProfileStoreReader reader = ProfileStoreReader::open(o.store);
+    const StoreHeader& h = reader.header();
+    const LlamaConfig& cfg = b.model->config();
+    KVSVD_CHECK(h.num_layers == cfg.num_layers, "--store ", o.store, ": ", h.num_layers,
+                " layers, the model has ", cfg.num_layers);
+    std::vector<LayerProfile> layers;
+    for (int64_t l = 0; l < cfg.num_layers; ++l) layers.push_back(reader.read_layer(l));
+    b.profile = with_fused_output(make_kv_profile(layers, cfg, dtype, device), *b.model);
+    for (size_t i = 0; i < h.value_rank_names.size() && i < h.value_rank_values.size(); ++i)
+      b.svd.value_ranks.push_back(NamedRank{h.value_rank_names[i], h.value_rank_values[i]});
+    b.svd.key_rank = o.key_rank > 0 ? o.key_rank : b.profile.key_rank;
+    b.svd.policy = RankPolicy::parse(o.policy, "--policy");
+    const std::string space = config_string(h, "key_space");
+    b.svd.key_space = space.empty() ? KeySpace::PreRope : parse_key_space(space, "--store");
+    b.describe["key_rank"] = b.svd.key_rank;
+    b.describe["value_ranks"] = named_ranks_to_string(b.svd.value_ranks);
+    b.describe["policy"] = b.svd.policy.spec();
+    b.describe["key_space"] = space.empty() ? "pre_rope" : space;
+    b.describe["store_fingerprint"] = file_fingerprint(o.store);
+  } else if (b.method == KvMethod::Chunked) {
+    b.chunked.chunk_size = o.chunk_size;
+    b.chunked.compression_ratio = o.compression_ratio;
+    check_chunked_options(b.chunked);
+    b.describe["chunk_size"] = o.chunk_size;
+    b.describe["compression_ratio"] = o.compression_ratio;
+  }
+  b.describe["device"] = device.str();
+  b.describe["dtype"] = o.dtype;
+  b.describe["batch"] = o.batch;
+  return b;
+}
+
+void emit(const BenchOptions& o, const nlohmann::json& j) {
+  std::printf("%s\n", j.dump().c_str());
+  std::fflush(stdout);
+  if (!o.json.empty()) {  // JSON lines: decode writes one per point
+    std::ofstream f(o.json, std::ios::app);
+    f << j.dump() << "\n";
+    KVSVD_CHECK(f.good(), "--json ", o.json, ": cannot write");
+  }
+}
+
+}  // namespace
+
+void run_bench_prefill(const BenchOptions& o) {
+  c10::NoGradGuard no_grad;
+  Bench b = open_bench(o);
+  const std::vector<TokenIds> windows = read_token_id_json(o.windows);
+  const int64_t n = static_cast<int64_t>(windows.size());
+  KVSVD_CHECK(n >= o.batch, "--windows ", o.windows, ": ", n, " windows, fewer than --batch ",
+              o.batch);
+  const int64_t T = static_cast<int64_t>(windows[0].size());
+  const at::Device device = b.model->device();
+  auto batch_at = [&](int64_t i) {
+    return std::vector<TokenIds>(windows.begin() + i, windows.begin() + i + o.batch);
+  };
+  {  // warm-up: kernels chosen, allocator primed
+    auto cache = b.cache(o.batch, T);
+    score_windows(*b.model, *cache, batch_at(0));
+  }
+  sync(device);
+  reset_peak_memory(device);
+  double nll = 0, seconds = 0;
+  int64_t scored = 0, tokens = 0, kv_bytes = 0, kv_tokens = 0;
+  std::vector<at::Tensor> dumped;
+  for (int64_t rep = 0; rep < o.repeat; ++rep) {
+    for (int64_t i = 0; i + o.batch <= n; i += o.batch) {
+      const auto t0 = Clock::now();
+      auto cache = b.cache(o.batch, T);
+      at::Tensor logits;
+      const bool dump = rep == 0 && !o.dump_logits.empty() &&
+                        static_cast<int64_t>(dumped.size()) < o.dump_windows;
+      const std::vector<WindowScore> s = score_windows(*b.model, *cache, batch_at(i),
+                                                       dump ? &logits : nullptr);  // host sync
+      seconds += seconds_since(t0);
+      for (const WindowScore& w : s) {
+        nll += w.nll_sum;
+        scored += w.tokens;
+      }
+      tokens += o.batch * T;
+      kv_bytes = cache->bytes();
+      kv_tokens = cache->length() * o.batch;
+      for (int64_t w = 0; dump && w < o.batch &&
+                          static_cast<int64_t>(dumped.size()) < o.dump_windows; ++w) {
+        const int64_t p = std::min(o.dump_positions, T);
+        dumped.push_back(logits[w].narrow(0, T - p, p).to(at::kCPU, at::kFloat).contiguous());
+      }
+    }
+  }
+  if (!dumped.empty()) {
+    const at::Tensor all = at::stack(dumped).contiguous();  // [W, P, vocab]
+    std::ofstream f(o.dump_logits, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(all.data_ptr<float>()),
+            static_cast<std::streamsize>(all.numel() * sizeof(float)));
+    KVSVD_CHECK(f.good(), "--dump-logits ", o.dump_logits, ": cannot write");
+  }
+  nlohmann::json j = b.describe;
+  j["mode"] = "prefill";
+  j["windows"] = n;
+  j["seq_len"] = T;
+  j["repeat"] = o.repeat;
+  j["tokens_per_s"] = tokens / seconds;
+  j["seconds"] = seconds;
+  j["nll_mean"] = nll / static_cast<double>(scored);
+  j["kv_bytes_per_token"] = static_cast<double>(kv_bytes) / static_cast<double>(kv_tokens);
+  j["peak_memory_bytes"] = peak_memory_bytes(device);
+  emit(o, j);
+}
+
+void run_bench_decode(const BenchOptions& o) {
+  c10::NoGradGuard no_grad;
+  Bench b = open_bench(o);
+  KVSVD_CHECK(o.new_tokens >= 1, "--new-tokens must be >= 1, got ", o.new_tokens);
+  const std::vector<int64_t> batches = o.batches.empty() ? std::vector<int64_t>{o.batch} : o.batches;
+  for (int64_t c : o.contexts) KVSVD_CHECK(c >= 1, "--context must be >= 1, got ", c);
+  for (int64_t x : batches) KVSVD_CHECK(x >= 1, "--batches must be >= 1, got ", x);
+  const at::Device device = b.model->device();
+  const int64_t V = b.model->config().vocab_size;
+
+  // context tokens (random, seeded) -> prefill in blocks, then `steps` greedy steps
+  auto run = [&](int64_t batch, int64_t context, int64_t steps, nlohmann::json* out) {
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_current_seed(o.seed);
+    }
+    const at::Tensor prompt = at::randint(V, {batch, context}, gen, at::kLong);  // [B, C]
+    auto cache = b.cache(batch, context + steps + 1);
+    const auto t0 = Clock::now();
+    // Long contexts are prefilled in blocks so the MLP's activations stay small; every block
+    // reads what the cache holds, as decode will.
+    constexpr int64_t kBlock = 4096;
+    at::Tensor logits;
+    for (int64_t p = 0; p < context; p += kBlock)
+      logits = b.model->forward(prompt.narrow(1, p, std::min(kBlock, context - p)), *cache, true);
+    at::Tensor next = logits.argmax(-1);  // [B, 1] on the device
+    sync(device);
+    const auto t1 = Clock::now();
+    for (int64_t s = 0; s < steps; ++s) {
+      // The ids come from the model's own argmax: no range check, so no host sync per step.
+      logits = b.model->forward(next, *cache, /*last_only=*/true, /*check_ids=*/false);
+      next = logits.argmax(-1);
+    }
+    sync(device);
+    if (out) {
+      const double d = seconds_since(t1);
+      (*out)["prefill_seconds"] = std::chrono::duration<double>(t1 - t0).count();
+      (*out)["decode_seconds"] = d;
+      (*out)["decode_tokens_per_s"] = static_cast<double>(batch * steps) / d;
+      (*out)["ms_per_step"] = 1e3 * d / static_cast<double>(steps);
+      (*out)["kv_bytes_per_token"] =
+          static_cast<double>(cache->bytes()) / static_cast<double>(cache->length() * batch);
+    }
+  };
+  run(1, 128, 4, nullptr);  // warm-up: kernels chosen, allocator primed
+  for (int64_t batch : batches) {
+    for (int64_t context : o.contexts) {
+      nlohmann::json j = b.describe;
+      j["mode"] = "decode";
+      j["batch"] = batch;
+      j["context"] = context;
+      j["new_tokens"] = o.new_tokens;
+      try {
+        reset_peak_memory(device);
+        nlohmann::json best;
+        for (int64_t rep = 0; rep < o.repeat; ++rep) {
+          nlohmann::json r;
+          run(batch, context, o.new_tokens, &r);
+          if (rep == 0 || r["decode_seconds"].get<double>() < best["decode_seconds"].get<double>())
+            best = r;
+        }
+        j.update(best);
+        j["peak_memory_bytes"] = peak_memory_bytes(device);
+      } catch (const c10::Error& e) {
+        // An out-of-memory point is a result (the row says so), not the end of the sweep.
+        const std::string what = e.what_without_backtrace();
+        KVSVD_CHECK(what.find("out of memory") != std::string::npos, what);
+        j["error"] = "out of memory";
+      }
+      emit(o, j);
+    }
+  }
+}
+
+}  // namespace kvsvd
