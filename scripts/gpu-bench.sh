@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# LLaMA-3-8B-shaped benchmark on the GPU box: kvsvd against transformers on the same checkpoint
+# (random bf16 weights, LLaMA-3-8B's exact config.json) and the same token windows.
+#
+#   scripts/gpu-bench.sh PHASE...      phases: build make profile prefill decode scale all
+#
+#   build    CUDA variant of kvsvd (LibTorch from Python's torch) into $BUILD_DIR (build-gpu)
+#   make     the 8B-shaped checkpoint, the Llama-3 tokenizer beside it, 16 windows of 2048 ids
+#   profile  kvsvd profile weight_svd (+ fused outputs) and activation_pca (131072 calibration
+#            tokens of SOTU text, post-RoPE keys) against the Python way (from_pretrained + SVD)
+#   prefill  tokens/s of full, svd (pre-/post-RoPE keys), chunked against transformers (SDPA),
+#            logits of full against transformers' on 2 windows, plus the copy bandwidth
+#   decode   tokens/s at batch 1/16 and 2K/4K/16K context, full and svd (post-RoPE) against
+#            transformers' generate; peak memory, KV bytes per token, the bandwidth bound
+#   scale    profile and evaluate at 1 rank and at one rank per GPU (NCCL), results compared
+# Inputs: .carry/bench/{sotu.txt,tokenizer.json} (the corpus and Llama-3 tokenizer, carried).
+# Every figure goes to $OUT (raw JSON lines + logs); scripts/gpu-bench-table.py makes the table.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-/tmp/kvsvd-gpu-out}
+build=${BUILD_DIR:-$root/build-gpu}
+work=${WORK:-/tmp/kvsvd-bench8b}
+kvsvd=$build/stages/kvsvd
+ckpt=$work/llama3-8b-shaped
+hf() { python3 "$root/scripts/bench-hf-8b.py" "$@"; }
+export PYTHONUNBUFFERED=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mkdir -p "$out" "$work"
+say() { echo "[gpu-bench $(date -u +%T)] $*" | tee -a "$out/bench.log"; }
+# Runs a command, appends its stdout (JSON lines) to $out/NAME.jsonl, its stderr to the log.
+record() {
+  local name=$1; shift
+  local t0=$SECONDS
+  "$@" 2>>"$out/bench.log" | tee -a "$out/$name.jsonl"
+  say "$name: $((SECONDS - t0)) s wall"
+}
+
+phase_build() {
+  {
+    date -u +%FT%TZ
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+    python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)'
+    git -C "$root" rev-parse --short HEAD 2>/dev/null || true
+  } | tee "$out/env.txt"
+  local pcre_lib cxx=()
+  pcre_lib=$(ls /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 2>/dev/null || true)
+  [ -x /usr/bin/g++ ] && cxx=(-DCMAKE_CXX_COMPILER=/usr/bin/g++ -DCMAKE_C_COMPILER=/usr/bin/gcc)
+  local t0=$SECONDS
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cxx[@]}" \
+    -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')" \
+    -DKVSVD_PCRE2_ROOT="$root/.carry/pcre2/usr" ${pcre_lib:+-DPCRE2_LIBRARY=$pcre_lib} \
+    -DTORCH_CUDA_ARCH_LIST=9.0 > "$out/configure.log" 2>&1 || { tail -n 30 "$out/configure.log"; exit 1; }
+  if ! cmake --build "$build" -j "$(nproc)" --target kvsvd ${BUILD_TARGETS:-} > "$out/build.log" 2>&1; then
+    grep -E "error|FAILED" -A3 "$out/build.log" | head -n 60
+    exit 1
+  fi
+  say "build: $((SECONDS - t0)) s"
+}
+
+phase_make() {
+  if [ ! -f "$ckpt/config.json" ]; then
+    record make hf make "$ckpt"
+  fi
+  cp "$root/.carry/bench/tokenizer.json" "$ckpt/tokenizer.json"
+  [ -f "$work/windows.json" ] || hf windows "$ckpt" "$work/windows.json" 16 2048
+  record bandwidth hf bandwidth
+}
+
+# Seconds of one command, as a JSON line under NAME.
+timed() {
+  local name=$1; shift
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" >"$out/$name.log" 2>&1 || { tail -n 20 "$out/$name.log"; return 1; }
+  t1=$(date +%s.%N)
+  python3 -c "import json,sys; print(json.dumps({'run': sys.argv[1], 'wall_s': float(sys.argv[3]) - float(sys.argv[2])}))" \
+    "$name" "$t0" "$t1" | tee -a "$out/profile.jsonl"
+  grep -A4 "time per phase" "$out/$name.log" || true
+}
+
+phase_profile() {
+  local np=${NP:-1}
+  local mpi=(mpirun -np "$np" --bind-to none)
+  # The page cache is warm (the checkpoint was just written or read): both sides see the same.
+  timed kvsvd-weight-svd "${mpi[@]}" "$kvsvd" profile --model "$ckpt" --method weight_svd \
+    --device cuda --out "$work/wsvd.h5" --overwrite
+  timed kvsvd-weight-svd-fused "${mpi[@]}" "$kvsvd" profile --model "$ckpt" --method weight_svd \
+    --store-fused --device cuda --out "$work/wsvd-fused.h5" --overwrite
+  record profile hf python-profile "$ckpt"
+  timed kvsvd-activation-pca "${mpi[@]}" "$kvsvd" profile --model "$ckpt" --method activation_pca \
+    --key-space post_rope --calib-data "$root/.carry/bench/sotu.txt" --calib-tokens 131072 \
+    --seq-len 2048 --device cuda --dtype bfloat16 --out "$work/pca-post.h5" --overwrite
+  ls -la "$work"/*.h5 | tee -a "$out/bench.log"
+}
+
+phase_prefill() {
+  local b=${PREFILL_BATCH:-8}
+  local common=(--model "$ckpt" --device cuda --dtype bfloat16 --windows "$work/windows.json" --batch "$b")
+  record prefill "$kvsvd" bench prefill "${common[@]}" --method full --dump-logits "$work/kvsvd-logits.bin"
+  record prefill "$kvsvd" bench prefill "${common[@]}" --method svd --store "$work/wsvd.h5"
+  record prefill "$kvsvd" bench prefill "${common[@]}" --method svd --store "$work/pca-post.h5"
+  record prefill "$kvsvd" bench prefill "${common[@]}" --method chunked --chunk-size 64 --compression-ratio 4
+  record prefill-hf hf prefill "$ckpt" "$work/windows.json" "$b" "$work/hf-logits.bin"
+  record logits-agreement hf compare "$work/kvsvd-logits.bin" "$work/hf-logits.bin"
+}
+
+phase_decode() {
+  local grid=(--batches "${DECODE_BATCHES:-1,16}" --context "${DECODE_CONTEXTS:-2048,4096,16384}"
+              --new-tokens "${DECODE_NEW:-64}")
+  record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 --method full "${grid[@]}"
+  record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 --method svd \
+    --store "$work/pca-post.h5" "${grid[@]}"
+  record decode-hf hf decode "$ckpt" "${DECODE_BATCHES:-1,16}" "${DECODE_CONTEXTS:-2048,4096,16384}" "${DECODE_NEW:-64}"
+}
+
+# Strong scaling: the same evaluate (and profile) at 1 rank and at one rank per GPU.
+phase_scale() {
+  local gpus
+  gpus=$(nvidia-smi -L | wc -l)
+  local ev=(--model "$ckpt" --dataset "$work/windows.json" --store "$work/wsvd.h5" --device cuda
+            --dtype bfloat16 --method full,svd --key-rank 32 --policy position --gen-tokens 16
+            --no-progress)
+  for np in 1 "$gpus"; do
+    local t0=$SECONDS
+    mpirun -np "$np" --bind-to none "$kvsvd" evaluate "${ev[@]}" --out "$work/eval-np$np" \
+      > "$out/evaluate-np$np.log" 2>&1 || { tail -n 30 "$out/evaluate-np$np.log"; return 1; }
+    echo "{\"run\": \"evaluate\", \"np\": $np, \"wall_s\": $((SECONDS - t0))}" | tee -a "$out/scale.jsonl"
+    cp "$work/eval-np$np/summary.json" "$out/evaluate-np$np-summary.json"
+    NP=$np timed "profile-pca-np$np" mpirun -np "$np" --bind-to none "$kvsvd" profile \
+      --model "$ckpt" --method activation_pca --key-space post_rope \
+      --calib-data "$root/.carry/bench/sotu.txt" --calib-tokens 131072 --seq-len 2048 \
+      --device cuda --dtype bfloat16 --out "$work/pca-np$np.h5" --overwrite
+  done
+  python3 - "$work" "$gpus" <<'EOF' | tee -a "$out/scale.jsonl"
+import json, sys, h5py, numpy as np
+work, n = sys.argv[1], sys.argv[2]
+a = json.load(open(f"{work}/eval-np1/summary.json"))["results"]
+b = json.load(open(f"{work}/eval-np{n}/summary.json"))["results"]
+skip = ("seconds", "tokens_per_s", "peak_memory")
+diff = [(r["label"], k) for r, s in zip(a, b) for k in r
+        if not any(x in k for x in skip) and r[k] != s[k]]
+def datasets(path):
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
+    return out
+x, y = datasets(f"{work}/pca-np1.h5"), datasets(f"{work}/pca-np{n}.h5")
+store_diff = [k for k in x if k not in y or not np.array_equal(x[k], y[k])]
+print(json.dumps({"evaluate_results_identical": not diff, "differences": diff[:10],
+                  "store_datasets_identical": not store_diff, "store_differences": store_diff[:10]}))
+EOF
+}
+
+phases=("$@")
+[ ${#phases[@]} -gt 0 ] || phases=(all)
+for p in "${phases[@]}"; do
+  case "$p" in
+    all) phase_build; phase_make; phase_profile; phase_prefill; phase_decode ;;
+    build|make|profile|prefill|decode|scale) "phase_$p" ;;
+    *) echo "gpu-bench: unknown phase '$p' (build make profile prefill decode scale all)" >&2; exit 2 ;;
+  esac
+done
