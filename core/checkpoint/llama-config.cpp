@@ -49,6 +49,9 @@ const ArchEntry& find_architecture(const json& j, const std::string& source) {
   fail(cat(source, ": unsupported model_type '", mt, "' (supported: llama, mistral, qwen2)"));
 }
 
+// Upper bound of every size in config.json (and of num_heads x head_dim): 2^31 - 1.
+constexpr int64_t kMaxConfigDim = 2147483647;
+
 int64_t positive(const json& j, const char* key, const std::string& source) {
   int64_t v = json_int(j, key, source);
   KVSVD_CHECK(v > 0, source, ": key '", key, "' must be positive, got ", v);
@@ -133,10 +136,26 @@ LlamaConfig parse_llama_config(const std::string& json_text, const std::string& 
                 ") and no explicit 'head_dim' is given");
     c.head_dim = c.hidden_size / c.num_heads;
   }
+  // A config is untrusted input: sizes later multiply into tensor shapes (q_dim, vocab x hidden,
+  // the per-layer weights), so each must fit in 32 bits and the head products must too; a config
+  // of [2^40 heads x 2^40 head_dim] would otherwise overflow int64 before any tensor exists.
+  auto bounded = [&](const char* key, int64_t v) {
+    KVSVD_CHECK(v <= kMaxConfigDim, source, ": key '", key, "' = ", v, " exceeds ",
+                kMaxConfigDim, " (corrupt config?)");
+  };
+  bounded("hidden_size", c.hidden_size);
+  bounded("intermediate_size", c.intermediate_size);
+  bounded("num_hidden_layers", c.num_layers);
+  bounded("num_attention_heads", c.num_heads);
+  bounded("vocab_size", c.vocab_size);
+  bounded("head_dim", c.head_dim);
+  KVSVD_CHECK(c.num_heads * c.head_dim <= kMaxConfigDim, source, ": num_attention_heads (",
+              c.num_heads, ") x head_dim (", c.head_dim, ") exceeds ", kMaxConfigDim);
   c.max_position_embeddings =
       json_int_or(j, "max_position_embeddings", arch.default_max_positions, source);
   KVSVD_CHECK(c.max_position_embeddings > 0, source,
               ": key 'max_position_embeddings' must be positive");
+  bounded("max_position_embeddings", c.max_position_embeddings);
   c.rms_norm_eps = json_number_or(j, "rms_norm_eps", 1e-6, source);
   KVSVD_CHECK(c.rms_norm_eps > 0, source, ": key 'rms_norm_eps' must be positive");
   c.tie_word_embeddings = json_bool_or(j, "tie_word_embeddings", false, source);

@@ -1,7 +1,10 @@
 #include "core/store/h5.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <mutex>
 
 #include "core/util/error.h"
@@ -47,6 +50,32 @@ int64_t product(const std::vector<int64_t>& shape) {
 
 Handle make_handle(hid_t id, Handle::Closer closer) { return Handle(id, closer); }
 
+// Elements of a dataspace, from its dims with an overflow check (HDF5's own npoints is a signed
+// product that a corrupt file can wrap), bounded by what the file can hold: a store keeps
+// nothing compressed, so a read of more bytes than the file has means a corrupt (or hostile)
+// header, and no buffer is allocated for it.
+size_t checked_elements(const Dataspace& space, size_t elem_size, const std::string& file,
+                        const std::string& where) {
+  uint64_t n = static_cast<uint64_t>(space.num_elements());  // 0 for a null, 1 for a scalar space
+  const std::vector<int64_t> dims = space.shape();
+  if (!dims.empty()) {
+    n = 1;
+    for (int64_t d : dims) {
+      KVSVD_CHECK(d >= 0 && !__builtin_mul_overflow(n, static_cast<uint64_t>(d), &n), where,
+                  " in ", file, ": shape ", shape_str(dims), " overflows the element count");
+    }
+  }
+  uint64_t bytes = 0;
+  KVSVD_CHECK(!__builtin_mul_overflow(n, static_cast<uint64_t>(elem_size), &bytes), where, " in ",
+              file, ": ", n, " elements of ", elem_size, " bytes overflow the byte count");
+  struct stat st {};
+  KVSVD_CHECK(::stat(file.c_str(), &st) == 0, "cannot stat ", file, " to bound ", where);
+  KVSVD_CHECK(bytes <= static_cast<uint64_t>(st.st_size), where, " in ", file, " declares ", n,
+              " elements (", bytes, " bytes), more than the whole file (", st.st_size,
+              " bytes): corrupt store");
+  return static_cast<size_t>(n);
+}
+
 // Attribute write shared by every typed setter: replaces an existing attribute.
 void write_attr(const Object& obj, const std::string& name, hid_t file_type, hid_t mem_type,
                 const Dataspace& space, const void* buf) {
@@ -84,7 +113,7 @@ std::vector<T> read_numeric_attr(const Object& obj, const std::string& name, H5T
   KVSVD_CHECK(cls == want, "attribute '", name, "' on ", obj.path(), " in ", obj.file(),
               " is not of ", type_name, " type");
   Dataspace space(Handle(KVSVD_H5_CHECK(H5Aget_space(attr.id()), obj.file(), where), H5Sclose));
-  std::vector<T> out(static_cast<size_t>(space.num_elements()));
+  std::vector<T> out(checked_elements(space, sizeof(T), obj.file(), where));
   if (!out.empty()) {
     KVSVD_H5_CHECK(H5Aread(attr.id(), mem_type, out.data()), obj.file(), where);
   }
@@ -278,6 +307,8 @@ std::string Object::attr_string(const std::string& name) const {
   }
   size_t size = H5Tget_size(type.id());
   KVSVD_CHECK(size > 0, "attribute '", name, "' on ", path_, " in ", file_, ": bad string size");
+  KVSVD_CHECK(checked_elements(space, size, file_, where) == 1, "attribute '", name, "' on ",
+              path_, " in ", file_, " holds more than one string");
   std::string buf(size, '\0');
   Handle mem(KVSVD_H5_CHECK(H5Tcopy(type.id()), file_, where), H5Tclose);
   KVSVD_H5_CHECK(H5Aread(attr.id(), mem.id(), &buf[0]), file_, where);
@@ -440,7 +471,7 @@ std::vector<StorageExtent> Dataset::storage_extents() const {
 std::vector<float> Dataset::read_all_floats() const {
   KVSVD_CHECK(type_class() == H5T_FLOAT, "dataset ", path_, " in ", file_,
               " does not hold floating-point numbers");
-  std::vector<float> out(static_cast<size_t>(space().num_elements()));
+  std::vector<float> out(checked_elements(space(), sizeof(float), file_, path_));
   if (!out.empty()) {
     if (H5Dread(id(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
       raise("reading dataset", file_, path_);
@@ -452,7 +483,7 @@ std::vector<float> Dataset::read_all_floats() const {
 std::vector<int32_t> Dataset::read_all_int32s() const {
   KVSVD_CHECK(type_class() == H5T_INTEGER, "dataset ", path_, " in ", file_,
               " does not hold integers");
-  std::vector<int32_t> out(static_cast<size_t>(space().num_elements()));
+  std::vector<int32_t> out(checked_elements(space(), sizeof(int32_t), file_, path_));
   if (!out.empty()) {
     if (H5Dread(id(), H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
       raise("reading dataset", file_, path_);

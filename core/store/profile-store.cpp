@@ -26,6 +26,11 @@ using store_schema::ShapeKind;
 
 namespace {
 
+// Bounds of the header dims a reader accepts (real models: head_dim <= 512, hidden <= 2^16)
+// and of the element count of one layer dataset; both keep every product in int64.
+constexpr int64_t kMaxStoreDim = int64_t{1} << 24;
+constexpr int64_t kMaxStoreElements = int64_t{1} << 40;
+
 bool path_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
@@ -140,6 +145,24 @@ StoreHeader read_header(const h5::Group& root) {
               " head_dim=", h.head_dim, " n_q=", h.n_q, " hidden=", h.hidden);
   KVSVD_CHECK(h.n_q % h.n_kv == 0, root.file(), ": n_q=", h.n_q, " is not a multiple of n_kv=",
               h.n_kv);
+  // The dims size every array of read_layer (and the loops over them): bound them, and the
+  // largest dataset shapes they imply, before anything multiplies them.
+  for (int64_t d : {h.num_layers, h.n_kv, h.head_dim, h.n_q, h.hidden, h.key_rank}) {
+    KVSVD_CHECK(d <= kMaxStoreDim, root.file(), ": implausible dims num_layers=", h.num_layers,
+                " n_kv=", h.n_kv, " head_dim=", h.head_dim, " n_q=", h.n_q, " hidden=", h.hidden,
+                " key_rank=", h.key_rank, " (each must be <= ", kMaxStoreDim, ")");
+  }
+  for (const std::vector<int64_t>& shape :
+       {layer_dataset_shape(ShapeKind::key_basis, h, h.head_dim, h.head_dim),
+        layer_dataset_shape(ShapeKind::fused_output, h, h.head_dim, h.head_dim)}) {
+    int64_t n = 1;
+    for (int64_t d : shape) {
+      KVSVD_CHECK(!__builtin_mul_overflow(n, d, &n) && n <= kMaxStoreElements, root.file(),
+                  ": dims n_kv=", h.n_kv, " head_dim=", h.head_dim, " n_q=", h.n_q,
+                  " hidden=", h.hidden, " imply datasets of more than ", kMaxStoreElements,
+                  " elements");
+    }
+  }
   return h;
 }
 
@@ -432,6 +455,19 @@ ProfileStoreReader ProfileStoreReader::open(const std::string& path) {
   h5::quiet_errors();
   KVSVD_CHECK(H5Fis_hdf5(path.c_str()) > 0, path, " is not an HDF5 file (not a profile store)");
   return ProfileStoreReader(h5::File::open(path, h5::FileMode::read_only));
+}
+
+void ProfileStoreReader::check_model_dims(int64_t num_layers, int64_t n_kv, int64_t head_dim,
+                                          int64_t n_q, int64_t hidden) const {
+  auto same = [&](const char* name, int64_t store, int64_t model) {
+    KVSVD_CHECK(store == model, "profile store ", path(), ": ", name, "=", store,
+                " but the model has ", name, "=", model, " (a store of another model?)");
+  };
+  same(attr::num_layers, header_.num_layers, num_layers);
+  same(attr::n_kv, header_.n_kv, n_kv);
+  same(attr::head_dim, header_.head_dim, head_dim);
+  same(attr::n_q, header_.n_q, n_q);
+  if (header_.hidden > 0) same(attr::hidden, header_.hidden, hidden);
 }
 
 bool ProfileStoreReader::layer_complete(int64_t layer) const {

@@ -125,6 +125,12 @@ class ProfileStoreReader {
   const std::string& path() const { return file_.path(); }
   const StoreHeader& header() const { return header_; }
   bool layer_complete(int64_t layer) const;
+  // The header's dims against the model's (LlamaConfig: num_layers, num_kv_heads, head_dim,
+  // num_heads, hidden_size), so that a store of another model is refused before any dataset is
+  // read; read_layer() then checks every dataset's shape against these dims. `hidden` is only
+  // compared when the store holds fused outputs (header hidden > 0). Errors name the attribute.
+  void check_model_dims(int64_t num_layers, int64_t n_kv, int64_t head_dim, int64_t n_q,
+                        int64_t hidden) const;
   // Errors name the file and the dataset path (missing, wrong shape/type, checksum failure).
   LayerProfile read_layer(int64_t layer) const;
   // Reads every dataset of every layer, collecting failures instead of stopping at the first.

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The fast unit tests and the fuzz targets under AddressSanitizer + UndefinedBehaviorSanitizer
+# with _GLIBCXX_ASSERTIONS, from ONE clang build dir (${SANITIZE_BUILD_DIR:-build-asan}) that
+# holds both, plus a short libFuzzer smoke run per target. scripts/test.sh calls it after the
+# normal ctest; KVSVD_SKIP_SANITIZE=1 skips it.
+#
+# Only kvsvd's own code is instrumented: LibTorch, HDF5, OpenMPI and PCRE2 are the system's
+# uninstrumented libraries. Leak checking is OFF for the unit tests (ASAN_OPTIONS detect_leaks=0)
+# because LibTorch/OpenMP keep allocations alive at exit (thread pools, registries) that LSan
+# reports as leaks we cannot fix; the fuzz targets, which do not touch LibTorch, keep it ON.
+#
+# Left out (they need the kvsvd binary, which this build does not compile, or are long):
+#   unit-bundled (the bundled model's perplexity, ~150 s plain), unit-report (runs the CLI),
+#   the test cases tagged [load] (model) and [cli] (parity) and "kvsvd tokenize*" (tokenizer),
+#   which run the CLI; all mpi-* and e2e-* tests.
+#
+# Env: KVSVD_FUZZ_SMOKE_SECONDS (default 15) seconds of fuzzing per target; JOBS build jobs.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${KVSVD_SKIP_SANITIZE:-0}" = "1" ]; then
+  echo "test-sanitize: skipped (KVSVD_SKIP_SANITIZE=1)"
+  exit 0
+fi
+build=${SANITIZE_BUILD_DIR:-$root/build-asan}
+smoke=${KVSVD_FUZZ_SMOKE_SECONDS:-15}
+cc=$(command -v clang-14 || command -v clang || true)
+cxx=$(command -v clang++-14 || command -v clang++ || true)
+if [ -z "$cc" ] || [ -z "$cxx" ]; then
+  echo "test-sanitize: clang not found (scripts/install-deps.sh installs it)" >&2
+  exit 1
+fi
+start=$(date +%s)
+gen=()
+command -v ninja >/dev/null && gen=(-G Ninja)
+# -O1 keeps the instrumented build and its runs quick; line tables give ASan/UBSan file:line.
+cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
+  "-DCMAKE_C_FLAGS_RELEASE=-O1 -gline-tables-only" "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -gline-tables-only" \
+  -DKVSVD_SANITIZE=address,undefined -DKVSVD_GLIBCXX_ASSERTIONS=ON -DKVSVD_FUZZ=ON \
+  -DKVSVD_FUZZ_SMOKE_SECONDS="$smoke" >/dev/null
+units=(checkpoint compress data kv metrics model parity store tokenizer evaluate)
+targets=(kvsvd-fuzz)
+for u in "${units[@]}"; do targets+=("test-$u"); done
+cmake --build "$build" -j "${JOBS:-$(nproc)}" --target "${targets[@]}"
+built=$(date +%s)
+echo "test-sanitize: build done in $(( built - start )) s ($build)"
+
+symbolizer=$(command -v llvm-symbolizer-14 || command -v llvm-symbolizer || true)
+if [ -n "$symbolizer" ]; then export ASAN_SYMBOLIZER_PATH=$symbolizer; fi
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+# Unit tests: run from the build dir like ctest does; Catch2 test specs drop the CLI cases.
+declare -A exclude=([model]='~[load]' [parity]='~[cli]' [tokenizer]='~kvsvd tokenize*')
+failed=()
+for u in "${units[@]}"; do
+  t0=$(date +%s)
+  args=()
+  if [ -n "${exclude[$u]:-}" ]; then args=("${exclude[$u]}"); fi
+  log="$build/sanitize-unit-$u.log"
+  if (cd "$build" && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \
+        "$build/tests/test-$u" "${args[@]}") >"$log" 2>&1; then
+    echo "test-sanitize: unit-$u passed ($(( $(date +%s) - t0 )) s)"
+  else
+    echo "test-sanitize: unit-$u FAILED ($(( $(date +%s) - t0 )) s); last lines of $log:"
+    tail -n 60 "$log"
+    failed+=("unit-$u")
+  fi
+done
+
+# Fuzz targets: every seed and committed regression once, then $smoke s of fuzzing each.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+if ! ctest --test-dir "$build" -L fuzz --output-on-failure -j "${CTEST_JOBS:-2}"; then
+  failed+=("fuzz (see fuzz-artifacts/ in $build)")
+fi
+echo "test-sanitize: done in $(( $(date +%s) - start )) s (build $(( built - start )) s)"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "test-sanitize: FAILED: ${failed[*]}" >&2
+  exit 1
+fi

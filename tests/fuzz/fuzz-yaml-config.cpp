@@ -1,0 +1,52 @@
+// Fuzz target: the YAML configs. The same text goes to the profile config loader
+// (config/profiles/*.yaml), the evaluate config loader (config/eval/*.yaml) and the sweep
+// planner (config/sweeps/*.yaml, without checking that the named files exist).
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "stages/evaluate/evaluate-options.h"
+#include "stages/profile/profile-options.h"
+#include "stages/report/sweep-plan.h"
+#include "tests/fuzz/fuzz-input.h"
+
+using namespace kvsvd;
+
+namespace {
+// OPEN FINDING (results/fuzz/long-run-2026-11-23.md, regressions/open/): a YAML string value
+// with invalid UTF-8 (a Latin-1 path, say) is accepted by the loaders, and the options' JSON
+// then throws nlohmann type_error 316 when dumped (evaluate writes it into summary.json at the
+// END of a run). The fix belongs in core/util/yaml-util (yaml_string) or the stages, which this
+// fuzz work does not own; until then this one error is tolerated so the fuzzer keeps looking
+// for others.
+void dump_options(const nlohmann::json& j) {
+  try {
+    (void)j.dump();
+  } catch (const nlohmann::json::type_error& e) {
+    if (e.id != 316) throw;
+  }
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::string path = (fuzz::scratch_dir() / "config.yaml").string();
+  fuzz::write_file(path, data, size);
+  fuzz::expect_ok_or_error([&] {
+    ProfileOptions o;
+    apply_profile_config(o, path);
+    dump_options(profile_options_to_json(o));
+  });
+  fuzz::expect_ok_or_error([&] {
+    EvaluateOptions o;
+    apply_evaluate_config(o, path);
+    dump_options(evaluate_options_to_json(o));
+  });
+  fuzz::expect_ok_or_error([&] {
+    SweepPlanOptions opt;
+    opt.base_dir = fuzz::scratch_dir().string();
+    opt.check_paths = false;
+    (void)plan_sweep_text(std::string(reinterpret_cast<const char*>(data), size), path, opt);
+  });
+  return 0;
+}
