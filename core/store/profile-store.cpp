@@ -251,6 +251,16 @@ double orthonormality_error(const std::vector<float>& basis, int64_t n_kv, int64
   return worst;
 }
 
+void sync_file_or_fail(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  KVSVD_CHECK(fd >= 0, "cannot reopen ", path, " to flush it to disk: ", std::strerror(errno));
+  const bool ok = ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  KVSVD_CHECK(ok, "flushing ", path, " to disk failed: ", std::strerror(err),
+              " (the store was not renamed to its final name)");
+}
+
 void fsync_path(const std::string& path, bool directory) {
   int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
   if (fd < 0) return;  // durability is best effort; the rename below is what must succeed
@@ -312,8 +322,10 @@ std::string ProfileStoreWriter::partial_path_for(const std::string& final_path) 
   return final_path + ".partial";
 }
 
-ProfileStoreWriter::ProfileStoreWriter(h5::File file, std::string final_path, StoreHeader header)
-    : file_(std::move(file)),
+ProfileStoreWriter::ProfileStoreWriter(h5::File file, std::string final_path, StoreHeader header,
+                                       OutputLock lock)
+    : lock_(std::move(lock)),
+      file_(std::move(file)),
       final_path_(std::move(final_path)),
       partial_path_(partial_path_for(final_path_)),
       header_(std::move(header)) {}
@@ -335,6 +347,11 @@ ProfileStoreWriter ProfileStoreWriter::create(const std::string& final_path,
   h.schema = store_schema::kName;
   h.schema_version = store_schema::kVersion;
   if (h.created_utc.empty()) h.created_utc = utc_now();
+  // Before anything touches the .partial: a concurrent writer's file must not be truncated.
+  OutputLock lock = OutputLock::acquire(final_path, "profile store");
+  // Again under the lock: the job we raced may have finished the store meanwhile.
+  KVSVD_CHECK(overwrite || !path_exists(final_path), "profile store ", final_path,
+              " already exists; refusing to overwrite it (ask for overwrite explicitly)");
   const std::string partial = partial_path_for(final_path);
   h5::File file = h5::File::create(partial);
   {
@@ -343,7 +360,7 @@ ProfileStoreWriter ProfileStoreWriter::create(const std::string& final_path,
     root.create_group(store_schema::kLayersGroup);
   }
   file.flush();
-  return ProfileStoreWriter(std::move(file), final_path, std::move(h));
+  return ProfileStoreWriter(std::move(file), final_path, std::move(h), std::move(lock));
 }
 
 ProfileStoreWriter ProfileStoreWriter::resume(const std::string& final_path,
@@ -352,6 +369,10 @@ ProfileStoreWriter ProfileStoreWriter::resume(const std::string& final_path,
   KVSVD_CHECK(path_exists(partial), "no interrupted profile store to resume: ", partial,
               " does not exist");
   check_writable_dir(final_path);
+  OutputLock lock = OutputLock::acquire(final_path, "profile store");
+  // The holder we waited out may have finished it meanwhile.
+  KVSVD_CHECK(path_exists(partial), "no interrupted profile store to resume: ", partial,
+              " does not exist (finished by another job?)");
   h5::File file = h5::File::open(partial, h5::FileMode::read_write);
   StoreHeader h;
   {
@@ -382,7 +403,7 @@ ProfileStoreWriter ProfileStoreWriter::resume(const std::string& final_path,
                 "value ranks differ from this run's", refused);
     if (!root.has_link(store_schema::kLayersGroup)) root.create_group(store_schema::kLayersGroup);
   }
-  return ProfileStoreWriter(std::move(file), final_path, std::move(h));
+  return ProfileStoreWriter(std::move(file), final_path, std::move(h), std::move(lock));
 }
 
 bool ProfileStoreWriter::layer_complete(int64_t layer) const {
@@ -436,10 +457,13 @@ void ProfileStoreWriter::finalize() {
   KVSVD_CHECK(missing.empty(), "cannot finalize ", partial_path_, ": layers ", list_str(missing),
               " of ", header_.num_layers, " are not complete");
   file_.close();
-  fsync_path(partial_path_, false);
+  // Checked: on a full disk (delayed allocation, NFS) the data may only fail to reach the disk
+  // here; renaming an unsynced file would put a truncated store under the final name.
+  sync_file_or_fail(partial_path_);
   KVSVD_CHECK(std::rename(partial_path_.c_str(), final_path_.c_str()) == 0, "renaming ",
               partial_path_, " to ", final_path_, " failed: ", std::strerror(errno));
   fsync_path(parent_dir(final_path_), true);
+  lock_.release();
 }
 
 // ---- reader ----

@@ -2,6 +2,7 @@
 // distrustful reader (schema version, shapes, Fletcher32 checksums, orthonormality).
 #pragma once
 #include "core/util/file-fingerprint.h"  // the store fingerprint is file_fingerprint(path)
+#include "core/util/output-lock.h"
 #include "core/util/version.h"
 #include <cstdint>
 #include <string>
@@ -49,6 +50,14 @@ void validate_layer_profile(const LayerProfile& p, const StoreHeader& header);
 // Writes a store. Only one process (MPI rank 0) writes; the class itself knows nothing of MPI.
 // All writes go to "<final>.partial"; finalize() renames it to the final name with rename(2),
 // so a file at the final name is always complete. Move-only.
+//
+// Concurrency: create() and resume() first take an exclusive OutputLock on "<final>.lock" and
+// hold it until finalize() or destruction, so a second job writing the same store is refused
+// (the error names the store and the holder's pid/host) instead of truncating the first one's
+// .partial. A lock left by a killed job does not block (flock dies with its holder).
+// Disk full: every HDF5 write, flush and close is checked and the .partial is fsynced (checked)
+// before the rename, so ENOSPC/EIO end the run with an error naming the .partial and the final
+// name never appears.
 class ProfileStoreWriter {
  public:
   static std::string partial_path_for(const std::string& final_path);  // final + ".partial"
@@ -82,7 +91,8 @@ class ProfileStoreWriter {
   void finalize();
 
  private:
-  ProfileStoreWriter(h5::File file, std::string final_path, StoreHeader header);
+  ProfileStoreWriter(h5::File file, std::string final_path, StoreHeader header, OutputLock lock);
+  OutputLock lock_;  // declared first: released after the file is closed
   h5::File file_;
   std::string final_path_;
   std::string partial_path_;

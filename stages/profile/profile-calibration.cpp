@@ -104,8 +104,8 @@ KvMoments reduce_window_moments(LlamaModel& model, const std::vector<TokenIds>& 
   const int64_t rounds = (n + size - 1) / size;
   for (int64_t t = 0; t < rounds; ++t) {
     if (stop_requested && stop_requested()) {
-      fail(cat("stopped by a signal during calibration (", std::min(n, t * size), " of ", n,
-               " windows done; no layer written yet): rerun with --resume"));
+      throw StopRequested(cat("stopped by a signal during calibration (", std::min(n, t * size),
+                              " of ", n, " windows done; no layer written yet)"));
     }
     std::vector<IndexedItem> mine;
     const int64_t w = t * size + comm.rank();

@@ -10,11 +10,19 @@
 #include "core/calibrate/moment-accumulator.h"
 #include "core/checkpoint/llama-config.h"
 #include "core/data/dataset.h"
+#include "core/util/error.h"
 #include "stages/profile/profile-options.h"
 
 namespace kvsvd {
 
 class Comm;
+
+// Thrown (on every rank: the decision is collective) when a stop was requested; the stage turns
+// it into an orderly interrupted return rather than an error.
+class StopRequested : public Error {
+ public:
+  using Error::Error;
+};
 
 struct CalibrationSet {
   std::vector<TokenIds> windows;  // seq_len tokens each, in canonical order
@@ -33,7 +41,8 @@ CalibrationSet load_calibration(const ProfileOptions& o, const LlamaConfig& cfg)
 // and the total is broadcast. The result is bitwise the same for any rank count (given the same
 // per-window numbers, i.e. the same device type and thread count). `progress(done, total)` is
 // called on rank 0 after every round. `stop_requested` (collective, every rank calls it) is
-// asked before every round; when it says true the reduction throws kvsvd::Error.
+// asked before every round; when it says true the reduction throws StopRequested (a
+// kvsvd::Error).
 KvMoments reduce_window_moments(LlamaModel& model, const std::vector<TokenIds>& windows,
                                 KeySpace key_space, const Comm& comm,
                                 const std::function<void(int64_t, int64_t)>& progress = {},

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,6 +21,10 @@ namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
 extern "C" void on_sigterm(int) { g_stop = 1; }
+
+// Exit status of a run stopped by SIGTERM (128 + 15, as for `evaluate`): jobs/stage-step.sh and
+// Slurm scripts tell "requeue me with --resume" from a failure by it.
+constexpr int kInterruptedStatus = 143;
 
 // Flag values as given on the command line (the table's keys); only flags that were given
 // override the YAML config.
@@ -45,12 +50,15 @@ void register_profile(CLI::App& app) {
                                             : cmd->add_option(flag, slot, spec.help);
   }
   cmd->footer(
-      "Environment: KVSVD_MODEL (default --model); KVSVD_FAULT_INJECT=profile:rank<R>:layer<L> "
-      "(tests: rank R fails before layer L). The store is written as OUT.partial and renamed "
-      "when complete; --resume continues an interrupted .partial of the same model and config.");
+      "Environment: KVSVD_MODEL (default --model); KVSVD_FAULT_INJECT=profile:rank<R>:layer<L>[:hang] "
+      "(tests: rank R fails, or stalls, before layer L). The store is written as OUT.partial and "
+      "renamed when complete; OUT.lock (flock) keeps a second job off the same OUT. SIGTERM stops "
+      "at the next round with exit status 143; --resume continues an interrupted .partial of the "
+      "same model and config.");
   cmd->callback([flags, config]() {
     std::signal(SIGTERM, on_sigterm);
     MpiEnv env;
+    bool interrupted = false;
     const int rc = run_mpi_command("profile", [&] {
       ProfileOptions o;
       if (!config->empty()) apply_profile_config(o, *config);
@@ -59,8 +67,19 @@ void register_profile(CLI::App& app) {
         spec.set(o, flags->values[spec.key], profile_flag_name(spec));
       }
       const Comm comm;
-      run_profile(o, comm, &g_stop);
+      const ProfileRunResult res = run_profile(o, comm, &g_stop);
+      if (res.interrupted) {
+        interrupted = true;  // on every rank: the stop verdict is collective
+        if (comm.is_root()) {
+          std::fprintf(stderr,
+                       "kvsvd profile: %s; %s keeps every finished layer: rerun with --resume "
+                       "(exit status %d)\n",
+                       res.stop_message.c_str(), (o.out + ".partial").c_str(), kInterruptedStatus);
+          std::fflush(stderr);
+        }
+      }
     });
+    if (interrupted) throw CLI::RuntimeError(kInterruptedStatus);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });
 }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include "core/calibrate/moment-accumulator.h"
 #include "core/checkpoint/checkpoint.h"
@@ -49,9 +50,10 @@ const char* kKProj = "self_attn.k_proj.weight";
 const char* kVProj = "self_attn.v_proj.weight";
 const char* kOProj = "self_attn.o_proj.weight";
 
-// ---- fault injection (tests): KVSVD_FAULT_INJECT=profile:rank<R>:layer<L> ----
+// ---- fault injection (tests): KVSVD_FAULT_INJECT=profile:rank<R>:layer<L>[:hang] ----
 struct Fault {
   bool active = false;
+  bool hang = false;  // stall (until SIGTERM or a kill) instead of throwing
   int rank = -1;
   int64_t layer = -1;
   std::string text;
@@ -64,10 +66,14 @@ Fault parse_fault() {
   f.text = env;
   int r = -1;
   long long l = -1;
-  char tail = 0;
-  KVSVD_CHECK(std::sscanf(env, "profile:rank%d:layer%lld%c", &r, &l, &tail) == 2 && r >= 0 && l >= 0,
-              "KVSVD_FAULT_INJECT='", f.text, "': expected profile:rank<R>:layer<L>");
+  int used = -1;
+  const bool parsed = std::sscanf(env, "profile:rank%d:layer%lld%n", &r, &l, &used) == 2 &&
+                      used > 0 && r >= 0 && l >= 0;
+  const std::string tail = parsed ? f.text.substr(static_cast<size_t>(used)) : "";
+  KVSVD_CHECK(parsed && (tail.empty() || tail == ":hang"), "KVSVD_FAULT_INJECT='", f.text,
+              "': expected profile:rank<R>:layer<L> or profile:rank<R>:layer<L>:hang");
   f.active = true;
+  f.hang = tail == ":hang";
   f.rank = r;
   f.layer = l;
   return f;
@@ -288,15 +294,23 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
     PhaseTimer pt{tm.calibrate};
     broadcast_windows(comm, calib.windows);
     const auto t_cal = Clock::now();
-    moments = reduce_window_moments(*model, calib.windows, spec.key_space, comm,
-                                    [&](int64_t done, int64_t total) {
-                                      if (show)
-                                        std::fprintf(stderr, "%s\n",
-                                                     progress_line("calibration windows", done,
-                                                                   total, since(t_cal))
-                                                         .c_str());
-                                    },
-                                    stop_requested);
+    try {
+      moments = reduce_window_moments(*model, calib.windows, spec.key_space, comm,
+                                      [&](int64_t done, int64_t total) {
+                                        if (show)
+                                          std::fprintf(stderr, "%s\n",
+                                                       progress_line("calibration windows", done,
+                                                                     total, since(t_cal))
+                                                           .c_str());
+                                      },
+                                      stop_requested);
+    } catch (const StopRequested& e) {
+      // Every rank gets here (the decision was collective); the writer closes the .partial.
+      res.interrupted = true;
+      res.stop_message = e.what();
+      tm.total = since(t_start);
+      return res;
+    }
   }
 
   // ---- layers: shard, then rounds of (decompose one layer per rank, gather, write) ----
@@ -316,13 +330,25 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
   const auto t_layers = Clock::now();
   for (int64_t t = 0; t < rounds; ++t) {
     if (stop_requested()) {
-      fail(cat("stopped by a signal after ", written, " of ", m, " layers; ",
-               ProfileStoreWriter::partial_path_for(o.out), " keeps them: rerun with --resume"));
+      // Collective verdict: every rank returns here. Rank 0's writer closes the .partial on the
+      // way out (each written layer was already flushed with its `complete` flag).
+      res.interrupted = true;
+      res.stop_message = cat("stopped by a signal after ", written, " of ", m, " layers");
+      tm.total = since(t_start);
+      return res;
     }
     std::vector<LayerProfile> out;
     if (t < mine.size()) {
       const int64_t layer = missing[mine.begin + t];
-      if (fault.active && fault.rank == comm.rank() && fault.layer == layer) {
+      if (fault.active && fault.rank == comm.rank() && fault.layer == layer && fault.hang) {
+        // Stall (tests: a rank stuck mid-run, to be killed or stopped); SIGTERM ends the stall
+        // and the layer is computed, so the round completes and the stop is taken at the next.
+        std::fprintf(stderr, "profile [rank %d]: KVSVD_FAULT_INJECT='%s': stalling before layer %lld\n",
+                     comm.rank(), fault.text.c_str(), static_cast<long long>(layer));
+        while (stop == nullptr || *stop == 0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      } else if (fault.active && fault.rank == comm.rank() && fault.layer == layer) {
         fail(cat("fault injected by KVSVD_FAULT_INJECT='", fault.text, "' on rank ", comm.rank(),
                  " at layer ", layer));
       }

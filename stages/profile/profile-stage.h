@@ -27,6 +27,8 @@ struct ProfileRunResult {
   ProfilePhaseTimes times;                    // this rank's
   std::vector<ProfilePhaseTimes> rank_times;  // rank 0 only: every rank's, in rank order
   bool already_complete = false;              // --resume found a finished store: nothing done
+  bool interrupted = false;                   // stopped by `stop`: the .partial is resumable
+  std::string stop_message;                   // where it stopped, when interrupted
 };
 
 // The stage body. Collective over `comm`: every rank calls it with the same options. Layers are
@@ -35,11 +37,14 @@ struct ProfileRunResult {
 //
 // Fault injection for tests: KVSVD_FAULT_INJECT=profile:rank<R>:layer<L> makes rank R throw just
 // before it decomposes layer L (an error, naming the variable, when rank R does not own layer L
-// in this run). Other values of the variable starting with "profile:" are errors.
+// in this run); with the suffix ":hang" rank R stalls there instead, until `stop` is set (then it
+// goes on) or the process is killed: the other ranks wait in the round's gather, and the .partial
+// holds exactly the layers of the earlier rounds. Other values starting with "profile:" are errors.
 //
 // `stop`: when set (SIGTERM), the ranks agree at the next round boundary (calibration round or
-// layer round) to stop; the .partial keeps every layer written so far and a kvsvd::Error says
-// to rerun with --resume.
+// layer round) to stop and return with `interrupted` set (every rank: the verdict is collective);
+// the .partial keeps every layer written so far, closed and flushed, for --resume. The CLI then
+// exits with status 143.
 ProfileRunResult run_profile(ProfileOptions opt, const Comm& comm,
                              const volatile std::sig_atomic_t* stop = nullptr);
 
