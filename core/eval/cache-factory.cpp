@@ -5,6 +5,8 @@
 
 #include "core/compress/fused-output.h"
 #include "core/kv/full-cache.h"
+#include "core/kv/quant-cache.h"
+#include "core/kv/quant-spec.h"
 #include "core/kv/svd-cache.h"
 #include "core/util/error.h"
 
@@ -15,6 +17,13 @@ std::string short_num(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", x);
   return buf;
+}
+
+// "" or "/4b/g32" (+ "/had" under --hadamard): the storage part of an svd / chunked label.
+std::string storage_suffix(const CacheConfig& c) {
+  const std::string q = quant_spec_label(QuantSpec{c.kv_bits, c.quant_group});
+  if (q.empty()) return "";
+  return cat("/", q, c.hadamard ? "/had" : "");
 }
 
 }  // namespace
@@ -28,13 +37,16 @@ std::string cache_config_label(const CacheConfig& c) {
       for (const auto& nr : c.value_ranks) v += cat(v.empty() ? "v" : "-", nr.rank);
       std::string label = cat("svd/k", c.key_rank, "/", v, "/", c.policy.spec());
       if (c.key_space == KeySpace::PostRope) label += "/post_rope";
-      return label;
+      return label + storage_suffix(c);
     }
     case KvMethod::Chunked:
       if (c.chunked.energy_threshold > 0)
         return cat("chunked/c", c.chunked.chunk_size, "/e", short_num(c.chunked.energy_threshold),
-                   "/f", short_num(c.chunked.min_rank_ratio));
-      return cat("chunked/c", c.chunked.chunk_size, "/x", short_num(c.chunked.compression_ratio));
+                   "/f", short_num(c.chunked.min_rank_ratio), storage_suffix(c));
+      return cat("chunked/c", c.chunked.chunk_size, "/x", short_num(c.chunked.compression_ratio),
+                 storage_suffix(c));
+    case KvMethod::Quant:
+      return cat("quant/", c.kv_bits, "b/g", c.quant_group, "/r", c.residual);
   }
   KVSVD_ASSERT(false, "CacheConfig with an unknown method");
   return "";
@@ -50,7 +62,19 @@ nlohmann::json cache_config_params(const CacheConfig& c, at::ScalarType cache_dt
                       {"compression_ratio", 0},
                       {"energy_threshold", 0},
                       {"min_rank_ratio", 0},
-                      {"kv_bits", static_cast<int64_t>(c10::elementSize(cache_dtype)) * 8}};
+                      {"kv_bits", c.kv_bits > 0 && c.method != KvMethod::Full
+                                      ? c.kv_bits
+                                      : static_cast<int64_t>(c10::elementSize(cache_dtype)) * 8},
+                      {"quant_group", 0},
+                      {"residual", 0},
+                      {"hadamard", false}};
+  if (c.method != KvMethod::Full && QuantSpec{c.kv_bits, c.quant_group}.quantized())
+    p["quant_group"] = c.quant_group;
+  if (c.method == KvMethod::Quant) {
+    p["quant_group"] = c.quant_group;
+    p["residual"] = c.residual;
+  }
+  if (c.method == KvMethod::Svd) p["hadamard"] = c.hadamard;
   if (c.method == KvMethod::Svd) {
     p["key_rank"] = c.key_rank;
     for (const auto& nr : c.value_ranks) p["value_ranks"][nr.name] = nr.rank;
@@ -99,10 +123,18 @@ std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaModel& mode
       o.value_ranks = c.value_ranks;
       o.policy = c.policy;
       o.key_space = c.key_space;
+      o.quant = QuantSpec{c.kv_bits, c.quant_group};
+      o.hadamard = c.hadamard;
       return std::make_unique<SvdCache>(*profile, cfg, o, 1, model.dtype(), model.device());
     }
-    case KvMethod::Chunked:
-      return std::make_unique<ChunkedCache>(cfg, c.chunked, 1, model.dtype(), model.device());
+    case KvMethod::Chunked: {
+      ChunkedCacheOptions o = c.chunked;
+      o.quant = QuantSpec{c.kv_bits, c.quant_group};
+      return std::make_unique<ChunkedCache>(cfg, o, 1, model.dtype(), model.device());
+    }
+    case KvMethod::Quant:
+      return std::make_unique<QuantCache>(cfg, QuantCacheOptions{c.kv_bits, c.quant_group, c.residual},
+                                          1, model.dtype(), model.device());
   }
   KVSVD_ASSERT(false, "CacheConfig with an unknown method");
   return nullptr;

@@ -31,13 +31,20 @@ struct CacheConfig {
   std::string profile_method;  // the store's basis method, for results ("" when unknown)
   // chunked
   ChunkedCacheOptions chunked;
+  // Storage (svd, chunked, quant): --kv-bits (0: the cache dtype; quant needs 16|8|4|2),
+  // --quant-group, --residual (quant only), --hadamard (svd only, with 8|4|2 bits).
+  int64_t kv_bits = 0;
+  int64_t quant_group = 32;
+  int64_t residual = 32;
+  bool hadamard = false;
 };
 
 // Unique per distinct configuration: "full", "svd/k16/v16-32-64/position",
-// "chunked/c64/x4", "chunked/c64/e0.9/f0.25".
+// "chunked/c64/x4", "chunked/c64/e0.9/f0.25", "quant/4b/g32/r32"; svd and chunked with --kv-bits
+// add the storage: "svd/k16/v16-32-64/position/4b/g32/had", "chunked/c64/x4/16b".
 std::string cache_config_label(const CacheConfig& c);
 // The `params` object of a results[] entry (zeros for what the method does not use).
-// `cache_dtype` gives kv_bits.
+// kv_bits: the configuration's --kv-bits, or the bits of `cache_dtype` when it stores unquantized.
 nlohmann::json cache_config_params(const CacheConfig& c, at::ScalarType cache_dtype);
 
 // Fills every layer's fused output W_O·P_V from the model where the profile holds none, so that

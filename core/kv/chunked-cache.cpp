@@ -20,6 +20,7 @@ void check_chunked_options(const ChunkedCacheOptions& o) {
               o.compression_ratio);
   KVSVD_CHECK(o.min_rank_ratio >= 0 && o.min_rank_ratio <= 1,
               "--min-rank-ratio must be in [0, 1], got ", o.min_rank_ratio);
+  check_quant_spec(o.quant, /*allow_none=*/true);
 }
 
 ChunkedCache::ChunkedCache(const LlamaConfig& cfg, ChunkedCacheOptions opts, int64_t batch,
@@ -73,6 +74,28 @@ std::pair<at::Tensor, at::Tensor> ChunkedCache::compress(const at::Tensor& x) co
           vh.to(dtype_).clone(at::MemoryFormat::Contiguous)};
 }
 
+ChunkedCache::Chunk ChunkedCache::store(const at::Tensor& k_rows, const at::Tensor& v_rows) const {
+  Chunk c{QuantRows(opts_.quant, dtype_), QuantRows(opts_.quant, dtype_),
+          QuantRows(opts_.quant, dtype_), QuantRows(opts_.quant, dtype_)};
+  at::Tensor us, vh;
+  std::tie(us, vh) = compress(k_rows);
+  c.k_us.append(us);
+  c.k_vh.append(vh);
+  std::tie(us, vh) = compress(v_rows);
+  c.v_us.append(us);
+  c.v_vh.append(vh);
+  // Exact-size storage: a chunk never grows.
+  c.k_us.shrink_to_fit();
+  c.k_vh.shrink_to_fit();
+  c.v_us.shrink_to_fit();
+  c.v_vh.shrink_to_fit();
+  return c;
+}
+
+ChunkedCache::Factors ChunkedCache::read(const Chunk& c) {
+  return Factors{c.k_us.read(), c.k_vh.read(), c.v_us.read(), c.v_vh.read()};
+}
+
 at::Tensor ChunkedCache::attend(int64_t layer, const at::Tensor& q, const at::Tensor& k,
                                 const at::Tensor& v, const Rope& rope, const at::Tensor& w_o) {
   KVSVD_CHECK(layer >= 0 && layer < static_cast<int64_t>(layers_.size()), "chunked cache: layer ",
@@ -102,17 +125,17 @@ at::Tensor ChunkedCache::attend(int64_t layer, const at::Tensor& q, const at::Te
   const at::Tensor tail_v = n_open > 0 ? at::cat({L.v_open.narrow(2, 0, n_open), vd}, 2) : vd;
   const int64_t n_new = (n_open + T) / C, rem = (n_open + T) % C;
   std::vector<Chunk> fresh;
+  std::vector<Factors> fresh_f, old_f;  // dequantized temporaries of this call
   for (int64_t j = 0; j < n_new; ++j) {
-    Chunk c;
-    std::tie(c.k_us, c.k_vh) = compress(tail_k.narrow(2, j * C, C));
-    std::tie(c.v_us, c.v_vh) = compress(tail_v.narrow(2, j * C, C));
-    fresh.push_back(std::move(c));
+    fresh.push_back(store(tail_k.narrow(2, j * C, C), tail_v.narrow(2, j * C, C)));
+    fresh_f.push_back(read(fresh.back()));
   }
+  for (const Chunk& c : L.chunks) old_f.push_back(read(c));
 
   auto lopt = at::TensorOptions().dtype(at::kLong).device(device_);
   const at::Tensor qpos = at::arange(pos0, S, lopt).unsqueeze(1);  // [T, 1]
   // q · (U S Vᵀ)ᵀ = (q V)(U S)ᵀ: [B,Hkv,G,T,C] without rebuilding the keys.
-  auto comp_scores = [&](const Chunk& c) {
+  auto comp_scores = [&](const Factors& c) {
     return at::matmul(at::matmul(qr, c.k_vh.unsqueeze(2).transpose(3, 4)),
                       c.k_us.unsqueeze(2).transpose(3, 4));
   };
@@ -120,18 +143,18 @@ at::Tensor ChunkedCache::attend(int64_t layer, const at::Tensor& q, const at::Te
     return at::matmul(qr, keys.unsqueeze(2).transpose(3, 4));
   };
   // (A U S) Vᵀ: [B,Hkv,G,T,d].
-  auto comp_values = [&](const at::Tensor& a, const Chunk& c) {
+  auto comp_values = [&](const at::Tensor& a, const Factors& c) {
     return at::matmul(at::matmul(a, c.v_us.unsqueeze(2)), c.v_vh.unsqueeze(2));
   };
 
   std::vector<at::Tensor> scores;
   std::vector<at::Tensor> sees;  // per fresh chunk: [T, 1] true where the query sees it compressed
-  for (const Chunk& c : L.chunks) scores.push_back(comp_scores(c));
+  for (const Factors& c : old_f) scores.push_back(comp_scores(c));
   for (int64_t j = 0; j < n_new; ++j) {
     // Chunk j closes at position base + (j+1)C - 1: queries from there on see it compressed,
     // earlier queries (inside it) saw its rows exact when they were decoded.
     sees.push_back(qpos >= base + (j + 1) * C - 1);
-    scores.push_back(at::where(sees.back(), comp_scores(fresh[j]),
+    scores.push_back(at::where(sees.back(), comp_scores(fresh_f[j]),
                                exact_scores(tail_k.narrow(2, j * C, C))));
   }
   if (rem > 0) scores.push_back(exact_scores(tail_k.narrow(2, n_new * C, rem)));
@@ -145,13 +168,13 @@ at::Tensor ChunkedCache::attend(int64_t layer, const at::Tensor& q, const at::Te
 
   at::Tensor out = at::zeros({batch_, Hkv, G, T, d}, probs.options());
   int64_t col = 0;
-  for (const Chunk& c : L.chunks) {
+  for (const Factors& c : old_f) {
     out.add_(comp_values(probs.narrow(4, col, C), c));
     col += C;
   }
   for (int64_t j = 0; j < n_new; ++j) {
     const at::Tensor a = probs.narrow(4, col, C);
-    out.add_(comp_values(a.masked_fill(sees[j].logical_not(), 0), fresh[j]));
+    out.add_(comp_values(a.masked_fill(sees[j].logical_not(), 0), fresh_f[j]));
     out.add_(at::matmul(a.masked_fill(sees[j], 0), tail_v.narrow(2, j * C, C).unsqueeze(2)));
     col += C;
   }
@@ -191,8 +214,7 @@ std::vector<int64_t> ChunkedCache::layer_bytes() const {
   for (const Layer& L : layers_) {
     int64_t b = storage_bytes(L.k_open) + storage_bytes(L.v_open);
     for (const Chunk& c : L.chunks)
-      b += storage_bytes(c.k_us) + storage_bytes(c.k_vh) + storage_bytes(c.v_us) +
-           storage_bytes(c.v_vh);
+      b += c.k_us.bytes() + c.k_vh.bytes() + c.v_us.bytes() + c.v_vh.bytes();
     out.push_back(b);
   }
   return out;
@@ -202,7 +224,7 @@ std::vector<std::pair<int64_t, int64_t>> ChunkedCache::chunk_ranks(int64_t layer
   KVSVD_CHECK(layer >= 0 && layer < static_cast<int64_t>(layers_.size()), "chunked cache: layer ",
               layer, " out of range");
   std::vector<std::pair<int64_t, int64_t>> out;
-  for (const Chunk& c : layers_[layer].chunks) out.emplace_back(c.k_us.size(3), c.v_us.size(3));
+  for (const Chunk& c : layers_[layer].chunks) out.emplace_back(c.k_us.width(), c.v_us.width());
   return out;
 }
 

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "core/kv/kv-cache.h"
+#include "core/kv/quant-rows.h"
+#include "core/kv/quant-spec.h"
 
 namespace kvsvd {
 
@@ -19,6 +21,9 @@ struct ChunkedCacheOptions {
                                    //   fraction of Σσ² (--energy-threshold, in (0, 1])
   double min_rank_ratio = 0;       // energy mode floor: rank >= ceil(ratio * min(C, d))
                                    //   (--min-rank-ratio, in [0, 1])
+  // Storage of the compressed factors (--kv-bits, --quant-group): each row of U_r S_r and of V_rᵀ
+  // in groups along the row. The open chunk stays in the cache dtype (it is the exact residual).
+  QuantSpec quant;
 };
 // Checks the options (errors name the flag).
 void check_chunked_options(const ChunkedCacheOptions& opts);
@@ -49,10 +54,15 @@ class ChunkedCache : public KvCache {
   int64_t ratio_rank() const;
 
  private:
-  struct Chunk {
-    at::Tensor k_us, k_vh;  // [B,Hkv,C,rk] U_r S_r, [B,Hkv,rk,d] V_rᵀ of the key rows
-    at::Tensor v_us, v_vh;  // [B,Hkv,C,rv], [B,Hkv,rv,d] of the value rows
+  struct Chunk {  // stored at opts_.quant; read() dequantizes into attention temporaries
+    QuantRows k_us, k_vh;  // [B,Hkv,C,rk] U_r S_r, [B,Hkv,rk,d] V_rᵀ of the key rows
+    QuantRows v_us, v_vh;  // [B,Hkv,C,rv], [B,Hkv,rv,d] of the value rows
   };
+  struct Factors {
+    at::Tensor k_us, k_vh, v_us, v_vh;  // as in Chunk, in the cache dtype
+  };
+  Chunk store(const at::Tensor& k_rows, const at::Tensor& v_rows) const;  // [B,Hkv,C,d] each
+  static Factors read(const Chunk& c);
   struct Layer {
     std::vector<Chunk> chunks;
     at::Tensor k_open, v_open;  // [B,Hkv,C,d] exact rows of the open chunk (first len % C used)

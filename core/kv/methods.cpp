@@ -13,6 +13,9 @@ const std::vector<KvMethodInfo>& kv_methods() {
       {KvMethod::Chunked, "chunked",
        "online truncated SVD of every full chunk of cached post-RoPE keys/values per head "
        "(rank from a compression ratio or an energy threshold); the open chunk stays exact"},
+      {KvMethod::Quant, "quant",
+       "KIVI-style quantization baseline: post-RoPE keys per channel in blocks of --quant-group "
+       "tokens, values per token, --kv-bits 16|8|4|2, the newest --residual tokens exact"},
   };
   return table;
 }

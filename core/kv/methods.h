@@ -5,7 +5,7 @@
 
 namespace kvsvd {
 
-enum class KvMethod { Full, Svd, Chunked };
+enum class KvMethod { Full, Svd, Chunked, Quant };
 
 struct KvMethodInfo {
   KvMethod method;

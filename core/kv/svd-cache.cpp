@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/compress/fused-output.h"
+#include "core/kv/quant-rotation.h"
 #include "core/util/error.h"
 
 namespace kvsvd {
@@ -43,6 +44,7 @@ SvdCache::SvdCache(KvProfile profile, const LlamaConfig& cfg, SvdCacheOptions op
               cfg.num_kv_heads, " KV heads");
   KVSVD_CHECK(static_cast<int64_t>(profile.layers.size()) == cfg.num_layers, "svd cache: profile has ",
               profile.layers.size(), " layers but the model has ", cfg.num_layers);
+  check_quant_spec(opts_.quant, /*allow_none=*/true);
   KVSVD_CHECK(w_o.empty() || static_cast<int64_t>(w_o.size()) == cfg.num_layers,
               "svd cache: ", w_o.size(), " o_proj weights given for ", cfg.num_layers, " layers");
   const int64_t d = cfg.head_dim;
@@ -96,11 +98,16 @@ SvdCache::SvdCache(KvProfile profile, const LlamaConfig& cfg, SvdCacheOptions op
                     .contiguous()
                     .view({cfg.hidden_size, cfg.num_heads * r_top_});
     }
-    L.keys = at::empty({batch, cfg.num_kv_heads, 0, key_rank_}, opt);
+    if (opts_.hadamard)  // c' = (P_K H)ᵀ k = Hᵀ c: k̂ = (P_K H) c' = P_K c, nothing else changes
+      L.key_basis = at::matmul(L.key_basis, hadamard_rotation(key_rank_, dtype, device));
+    L.keys = QuantRows(opts_.quant, dtype);
+    L.keys.append(at::empty({batch, cfg.num_kv_heads, 0, key_rank_}, opt));
     for (int64_t r : group_ranks_) {
       Group g;
       g.rank = r;
-      g.coeff = at::empty({batch, cfg.num_kv_heads, 0, r}, opt);
+      g.coeff = QuantRows(opts_.quant, dtype);
+      g.coeff.append(at::empty({batch, cfg.num_kv_heads, 0, r}, opt));
+      if (opts_.hadamard) g.rotation = hadamard_rotation(r, dtype, device);
       g.positions = at::empty({0}, at::TensorOptions().dtype(at::kLong).device(device));
       L.groups.push_back(std::move(g));
     }
@@ -169,7 +176,7 @@ at::Tensor SvdCache::attend(int64_t layer, const at::Tensor& q, const at::Tensor
   const int64_t pos0 = len_, S = len_ + T;
   int64_t stored = 0;
   for (const Group& g : L.groups) stored += g.size;
-  KVSVD_CHECK(stored == pos0, "svd cache: layer ", layer, " already holds ", stored,
+  KVSVD_CHECK(stored == pos0 && L.keys.size() == pos0, "svd cache: layer ", layer, " already holds ", stored,
               " tokens but the cache length is ", pos0, " (attend twice without advance?)");
   if (!L.fused.defined()) fuse(L, w_o);
   const BlockPlan& plan = plan_block(pos0, T);
@@ -179,8 +186,8 @@ at::Tensor SvdCache::attend(int64_t layer, const at::Tensor& q, const at::Tensor
 
   // Keys: c_k = P_Kᵀ k (pre-RoPE) or P_Kᵀ rope(k) (post-RoPE), [B, Hkv, T, r_k].
   at::Tensor ck = at::matmul(pre ? kd : rope.apply(kd, pos0), L.key_basis);
-  append_rows(L.keys, pos0, ck, 2);
-  const at::Tensor kc = L.keys.narrow(2, 0, S);  // [B, Hkv, S, r_k]
+  L.keys.append(ck);
+  const at::Tensor kc = L.keys.read();  // [B, Hkv, S, r_k] (dequantized temporary when quantized)
 
   // Values: coefficients in the nested basis, each token cut to its group's rank.
   const at::Tensor cv = at::matmul(vd, L.value_basis);  // [B, Hkv, T, r_top]
@@ -188,7 +195,9 @@ at::Tensor SvdCache::attend(int64_t layer, const at::Tensor& q, const at::Tensor
     Group& g = L.groups[gi];
     const int64_t n = plan.offsets[gi].numel();
     if (n == 0) continue;
-    append_rows(g.coeff, g.size, cv.index_select(2, plan.offsets[gi]).narrow(3, 0, g.rank), 2);
+    at::Tensor c = cv.index_select(2, plan.offsets[gi]).narrow(3, 0, g.rank);  // [B,Hkv,n,r]
+    if (g.rotation.defined()) c = at::matmul(c, g.rotation);
+    g.coeff.append(c);
     append_rows(g.positions, g.size, plan.positions[gi], 0);
     g.size += n;
   }
@@ -225,7 +234,9 @@ at::Tensor SvdCache::attend(int64_t layer, const at::Tensor& q, const at::Tensor
     at::Tensor acc = at::zeros({batch_, Hkv, G, n, r_top_}, probs.options());
     for (const Group& g : L.groups) {
       if (g.size == 0) continue;
-      const at::Tensor coeff = g.coeff.narrow(2, 0, g.size).unsqueeze(2);  // [B,Hkv,1,n_g,r]
+      at::Tensor coeff = g.coeff.read();  // [B,Hkv,n_g,r] (a dequantized temporary)
+      if (g.rotation.defined()) coeff = at::matmul(coeff, g.rotation.t());
+      coeff = coeff.unsqueeze(2);  // [B,Hkv,1,n_g,r]
       // A group holding every token holds them in position order: no gather needed.
       const at::Tensor a = g.size == S ? probs
                                        : probs.index_select(4, g.positions.narrow(0, 0, g.size));
@@ -256,8 +267,13 @@ void SvdCache::reset() {
   prompt_len_ = 0;
   token_ranks_.clear();
   plan_ = BlockPlan();
-  for (Layer& L : layers_)
-    for (Group& g : L.groups) g.size = 0;
+  for (Layer& L : layers_) {
+    L.keys.clear();
+    for (Group& g : L.groups) {
+      g.size = 0;
+      g.coeff.clear();
+    }
+  }
 }
 
 void SvdCache::set_prompt_length(int64_t n) {
@@ -268,9 +284,9 @@ void SvdCache::set_prompt_length(int64_t n) {
 
 void SvdCache::shrink_to_fit() {
   for (Layer& L : layers_) {
-    L.keys = exact_copy(L.keys, 2, len_);
+    L.keys.shrink_to_fit();
     for (Group& g : L.groups) {
-      g.coeff = exact_copy(g.coeff, 2, g.size);
+      g.coeff.shrink_to_fit();
       g.positions = exact_copy(g.positions, 0, g.size);
     }
   }
@@ -279,8 +295,8 @@ void SvdCache::shrink_to_fit() {
 std::vector<int64_t> SvdCache::layer_bytes() const {
   std::vector<int64_t> out;
   for (const Layer& L : layers_) {
-    int64_t b = storage_bytes(L.keys);
-    for (const Group& g : L.groups) b += storage_bytes(g.coeff) + storage_bytes(g.positions);
+    int64_t b = L.keys.bytes();
+    for (const Group& g : L.groups) b += g.coeff.bytes() + storage_bytes(g.positions);
     out.push_back(b);
   }
   return out;
@@ -288,8 +304,10 @@ std::vector<int64_t> SvdCache::layer_bytes() const {
 
 int64_t SvdCache::weights_bytes() const {
   int64_t b = 0;
-  for (const Layer& L : layers_)
+  for (const Layer& L : layers_) {
     b += storage_bytes(L.key_basis) + storage_bytes(L.value_basis) + storage_bytes(L.fused);
+    for (const Group& g : L.groups) b += storage_bytes(g.rotation);
+  }
   return b;
 }
 

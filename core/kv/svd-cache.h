@@ -11,6 +11,8 @@
 #include "core/compress/rank-plan.h"
 #include "core/kv/kv-cache.h"
 #include "core/kv/kv-profile.h"
+#include "core/kv/quant-rows.h"
+#include "core/kv/quant-spec.h"
 #include "core/kv/rank-policy.h"
 
 namespace kvsvd {
@@ -22,6 +24,13 @@ struct SvdCacheOptions {
                                        //   capped at profile.value_rank
   RankPolicy policy;                   // default uniform:high
   KeySpace key_space = KeySpace::PreRope;  // must match the space the key bases were built in
+  // Storage of the key and value coefficients (--kv-bits, --quant-group): per token, groups
+  // across the coefficient dimension (a rank the group does not divide leaves a shorter last group).
+  QuantSpec quant;
+  // --hadamard: rotate each coefficient space by a fixed orthogonal Hadamard matrix before
+  // quantizing. Keys: folded into the key basis (P_K H). Values: per rank group r, stored as
+  // c H_r and rotated back (H_rᵀ) on read, which keeps the nested value bases nested.
+  bool hadamard = false;
 };
 
 class SvdCache : public KvCache {
@@ -64,14 +73,16 @@ class SvdCache : public KvCache {
   struct Group {
     int64_t rank = 0;
     int64_t size = 0;      // tokens used
-    at::Tensor coeff;      // [B, Hkv, cap, rank] value coefficients P_V[:, :rank]ᵀ v
+    QuantRows coeff;       // [B, Hkv, cap, rank] value coefficients P_V[:, :rank]ᵀ v (rotated by
+                           //   `rotation` under --hadamard)
+    at::Tensor rotation;   // [rank, rank] H_r under --hadamard, else undefined
     at::Tensor positions;  // [cap] int64 absolute positions of those tokens, ascending
   };
   struct Layer {
     at::Tensor key_basis;    // [Hkv, d, r_k]
     at::Tensor value_basis;  // [Hkv, d, r_top]
     at::Tensor fused;        // [hidden, Hq*r_top] W̃_O flattened over (query head, rank)
-    at::Tensor keys;         // [B, Hkv, cap, r_k] key coefficients
+    QuantRows keys;          // [B, Hkv, cap, r_k] key coefficients
     std::vector<Group> groups;  // one per group_ranks_ entry, same order
   };
   // The current block's plan (shared by all layers): per group, offsets into the block.
