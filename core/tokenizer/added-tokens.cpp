@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 
 #include "core/tokenizer/utf8.h"
@@ -24,8 +25,12 @@ AddedTokens::AddedTokens(const nlohmann::json& added, const std::string& source)
                 where, " must be an object with an integer 'id' and a string 'content'");
     AddedToken tok;
     tok.content = t["content"].get<std::string>();
-    tok.id = static_cast<int32_t>(t["id"].get<int64_t>());
-    KVSVD_CHECK(tok.id >= 0, where, ": negative id");
+    // Checked before the narrowing: 2^32 + 5 must not alias token 5.
+    const nlohmann::json& id = t["id"];
+    KVSVD_CHECK(id.is_number_unsigned() ? id.get<uint64_t>() <= uint64_t(INT32_MAX)
+                                        : id.get<int64_t>() >= 0 && id.get<int64_t>() <= INT32_MAX,
+                where, ": id ", id.dump(), " outside [0, 2^31)");
+    tok.id = static_cast<int32_t>(id.get<int64_t>());
     KVSVD_CHECK(!tok.content.empty(), where, ": empty content");
     KVSVD_CHECK(utf8::first_invalid(tok.content) == std::string::npos, where,
                 ": content is not valid UTF-8");

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
+
 #include "core/tokenizer/added-tokens.h"
 #include "core/tokenizer/bpe-model.h"
 #include "core/tokenizer/byte-level.h"
@@ -141,17 +143,53 @@ void Tokenizer::Impl::run_steps(std::string_view piece, size_t step,
   }
 }
 
+namespace {
+
+// The id tables (id -> token, id -> bytes) are sized by the largest id, so one id of 2^31 - 1
+// in a small file would allocate ~100 GB. Every id needs at least a few bytes of JSON, so a file
+// of N bytes cannot describe more than N tokens: ids at or past N are a corrupt (or hostile)
+// file, refused before anything is sized by them.
+void check_id_range(const nlohmann::json& doc, size_t file_bytes, const std::string& path) {
+  const int64_t limit = static_cast<int64_t>(file_bytes);
+  auto check = [&](const nlohmann::json& id, const std::string& what) {
+    if (!id.is_number_integer()) return;  // the parsers name the wrong type
+    const int64_t v = id.is_number_unsigned() && id.get<uint64_t>() > uint64_t(INT64_MAX)
+                          ? INT64_MAX
+                          : id.get<int64_t>();
+    KVSVD_CHECK(v < limit, path, ": ", what, " has id ", id.dump(), ", more tokens than a file of ",
+                file_bytes, " bytes can describe (corrupt tokenizer.json?)");
+  };
+  const nlohmann::json& model = doc["model"];
+  if (model.is_object() && model.contains("vocab") && model["vocab"].is_object()) {
+    const nlohmann::json& vocab = model["vocab"];
+    for (auto it = vocab.begin(); it != vocab.end(); ++it)
+      check(it.value(), cat("model.vocab['", it.key(), "']"));
+  }
+  if (doc.contains("added_tokens") && doc["added_tokens"].is_array()) {
+    const nlohmann::json& added = doc["added_tokens"];
+    for (size_t i = 0; i < added.size(); ++i)
+      if (added[i].is_object() && added[i].contains("id"))
+        check(added[i]["id"], cat("added_tokens[", i, "]"));
+  }
+}
+
+}  // namespace
+
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
-Tokenizer Tokenizer::from_file(const std::string& path) {
+// A function-try-block: a member of the wrong JSON type anywhere below (e.g. "decoder": 5, which
+// makes .value() throw) becomes an error naming the file instead of a bare nlohmann exception.
+Tokenizer Tokenizer::from_file(const std::string& path) try {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  const nlohmann::json doc = load_json_file(path);
+  const std::string text = read_text_file(path);
+  const nlohmann::json doc = parse_json(text, path);
   KVSVD_CHECK(doc.is_object(), path, ": a tokenizer.json must be a JSON object");
   KVSVD_CHECK(doc.contains("model"), path, ": missing 'model'");
+  check_id_range(doc, text.size(), path);
   // Normalizers rewrite the text before splitting; byte-level Llama tokenizers have none, and
   // supporting one partially would tokenize differently from Hugging Face without a sign.
   if (doc.contains("normalizer") && !doc["normalizer"].is_null())
@@ -225,6 +263,8 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
     KVSVD_CHECK(impl->eos >= 0, path, ": EOS token '", eos_token, "' is not in the vocabulary");
   }
   return Tokenizer(std::move(impl));
+} catch (const nlohmann::json::exception& e) {
+  fail(cat(path, ": unexpected structure in the tokenizer files: ", e.what()));
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) const {
