@@ -406,6 +406,20 @@ ProfileStoreWriter ProfileStoreWriter::resume(const std::string& final_path,
   return ProfileStoreWriter(std::move(file), final_path, std::move(h), std::move(lock));
 }
 
+std::string ProfileStoreWriter::partial_damage(const std::string& final_path) {
+  const std::string partial = partial_path_for(final_path);
+  try {
+    h5::quiet_errors();
+    KVSVD_CHECK(H5Fis_hdf5(partial.c_str()) > 0, partial, " is not an HDF5 file");
+    const h5::File file = h5::File::open(partial, h5::FileMode::read_only);
+    const StoreHeader h = read_header(file.root());
+    missing_in(file, h.num_layers);  // opens every layer group and reads its `complete` flag
+    return "";
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
+
 bool ProfileStoreWriter::layer_complete(int64_t layer) const {
   KVSVD_CHECK(file_.is_open(), "profile store ", final_path_, " was already finalized");
   return group_complete(file_.root(), layer);

@@ -71,6 +71,11 @@ class ProfileStoreWriter {
   // store of another model/config: model_fingerprint, profile_config (compared as JSON) and the
   // dims must equal `expected`'s. The header kept is the one in the file (original created_utc).
   static ProfileStoreWriter resume(const std::string& final_path, const StoreHeader& expected);
+  // Why "<final>.partial" cannot be resumed at all ("" when it opens and its header and layer
+  // groups read): HDF5 may leave a file whose write failed (disk full) or was cut off (a kill
+  // during a flush) with metadata that no longer reads. The caller then starts over instead of
+  // failing on every requeue. Refusals of another model/config are resume()'s, not this.
+  static std::string partial_damage(const std::string& final_path);
 
   ProfileStoreWriter(ProfileStoreWriter&&) = default;
   ProfileStoreWriter& operator=(ProfileStoreWriter&&) = default;

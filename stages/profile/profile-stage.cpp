@@ -251,7 +251,16 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
     }
     const std::string partial = ProfileStoreWriter::partial_path_for(o.out);
     namespace fs = std::filesystem;
-    if (o.resume && fs::exists(partial)) {
+    std::string damage;
+    if (o.resume && fs::exists(partial)) damage = ProfileStoreWriter::partial_damage(o.out);
+    if (!damage.empty()) {
+      // Unreadable (a write cut off by a full disk or a kill mid-flush): start over rather than
+      // fail again on every requeue. create() truncates it, under the lock.
+      std::fprintf(stderr, "profile: warning: %s cannot be resumed (%s); starting over\n",
+                   partial.c_str(), damage.c_str());
+      writer.emplace(ProfileStoreWriter::create(o.out, h, o.overwrite));
+      for (int64_t l = 0; l < cfg.num_layers; ++l) missing.push_back(l);
+    } else if (o.resume && fs::exists(partial)) {
       writer.emplace(ProfileStoreWriter::resume(o.out, h));
       missing = writer->missing_layers();
     } else if (o.resume && fs::exists(o.out)) {
