@@ -14,7 +14,8 @@
 #            transformers' generate; peak memory, KV bytes per token, the bandwidth bound
 #   scale    profile and evaluate at 1 rank and at one rank per GPU (NCCL), results compared
 # Inputs: .carry/bench/{sotu.txt,tokenizer.json} (the corpus and Llama-3 tokenizer, carried).
-# Every figure goes to $OUT (raw JSON lines + logs); scripts/gpu-bench-table.py makes the table.
+# Every figure goes to $OUT/results.jsonl (one JSON object per line, tagged with "bench"), every
+# log to $OUT/bench.log (the device tool returns at most 8 files).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-/tmp/kvsvd-gpu-out}
@@ -24,13 +25,22 @@ kvsvd=$build/stages/kvsvd
 ckpt=$work/llama3-8b-shaped
 hf() { python3 "$root/scripts/bench-hf-8b.py" "$@"; }
 export PYTHONUNBUFFERED=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error TQDM_DISABLE=1
 mkdir -p "$out" "$work"
 say() { echo "[gpu-bench $(date -u +%T)] $*" | tee -a "$out/bench.log"; }
-# Runs a command, appends its stdout (JSON lines) to $out/NAME.jsonl, its stderr to the log.
+# Runs a command; each JSON line it prints goes to $out/results.jsonl tagged {"bench": NAME},
+# its stderr to the log.
 record() {
   local name=$1; shift
   local t0=$SECONDS
-  "$@" 2>>"$out/bench.log" | tee -a "$out/$name.jsonl"
+  "$@" 2>>"$out/bench.log" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    line = line.strip()
+    if line.startswith("{"):
+        row = {"bench": sys.argv[1], **json.loads(line)}
+        print(json.dumps(row), flush=True)
+' "$name" | tee -a "$out/results.jsonl"
   say "$name: $((SECONDS - t0)) s wall"
 }
 
@@ -62,6 +72,8 @@ phase_make() {
   fi
   cp "$root/.carry/bench/tokenizer.json" "$ckpt/tokenizer.json"
   [ -f "$work/windows.json" ] || hf windows "$ckpt" "$work/windows.json" 16 2048
+  python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:2], open(sys.argv[2], 'w'))" \
+    "$work/windows.json" "$work/windows2.json"
   record bandwidth hf bandwidth
 }
 
@@ -70,11 +82,12 @@ timed() {
   local name=$1; shift
   local t0 t1
   t0=$(date +%s.%N)
-  "$@" >"$out/$name.log" 2>&1 || { tail -n 20 "$out/$name.log"; return 1; }
+  "$@" >"$work/$name.log" 2>&1 || { tail -n 20 "$work/$name.log"; return 1; }
   t1=$(date +%s.%N)
-  python3 -c "import json,sys; print(json.dumps({'run': sys.argv[1], 'wall_s': float(sys.argv[3]) - float(sys.argv[2])}))" \
-    "$name" "$t0" "$t1" | tee -a "$out/profile.jsonl"
-  grep -A4 "time per phase" "$out/$name.log" || true
+  python3 -c "import json,sys; print(json.dumps({'bench': 'profile-wall', 'run': sys.argv[1], 'wall_s': float(sys.argv[3]) - float(sys.argv[2])}))" \
+    "$name" "$t0" "$t1" | tee -a "$out/results.jsonl"
+  { echo "== $name"; grep -v "^\[W" "$work/$name.log"; } >> "$out/bench.log"
+  grep -A6 "time per phase" "$work/$name.log" || true
 }
 
 phase_profile() {
@@ -98,7 +111,11 @@ phase_prefill() {
   record prefill "$kvsvd" bench prefill "${common[@]}" --method full --dump-logits "$work/kvsvd-logits.bin"
   record prefill "$kvsvd" bench prefill "${common[@]}" --method svd --store "$work/wsvd.h5"
   record prefill "$kvsvd" bench prefill "${common[@]}" --method svd --store "$work/pca-post.h5"
-  record prefill "$kvsvd" bench prefill "${common[@]}" --method chunked --chunk-size 64 --compression-ratio 4
+  # chunked runs one exact SVD per (chunk, sequence, head, layer): on 2 windows at batch 1 only
+  record prefill "$kvsvd" bench prefill --model "$ckpt" --device cuda --dtype bfloat16 \
+    --windows "$work/windows2.json" --batch 1 --method full
+  record prefill "$kvsvd" bench prefill --model "$ckpt" --device cuda --dtype bfloat16 \
+    --windows "$work/windows2.json" --batch 1 --method chunked --chunk-size 64 --compression-ratio 4
   record prefill-hf hf prefill "$ckpt" "$work/windows.json" "$b" "$work/hf-logits.bin"
   record logits-agreement hf compare "$work/kvsvd-logits.bin" "$work/hf-logits.bin"
 }
@@ -123,14 +140,14 @@ phase_scale() {
     local t0=$SECONDS
     mpirun -np "$np" --bind-to none "$kvsvd" evaluate "${ev[@]}" --out "$work/eval-np$np" \
       > "$out/evaluate-np$np.log" 2>&1 || { tail -n 30 "$out/evaluate-np$np.log"; return 1; }
-    echo "{\"run\": \"evaluate\", \"np\": $np, \"wall_s\": $((SECONDS - t0))}" | tee -a "$out/scale.jsonl"
+    echo "{\"bench\": \"scale\", \"run\": \"evaluate\", \"np\": $np, \"wall_s\": $((SECONDS - t0))}" | tee -a "$out/results.jsonl"
     cp "$work/eval-np$np/summary.json" "$out/evaluate-np$np-summary.json"
     NP=$np timed "profile-pca-np$np" mpirun -np "$np" --bind-to none "$kvsvd" profile \
       --model "$ckpt" --method activation_pca --key-space post_rope \
       --calib-data "$root/.carry/bench/sotu.txt" --calib-tokens 131072 --seq-len 2048 \
       --device cuda --dtype bfloat16 --out "$work/pca-np$np.h5" --overwrite
   done
-  python3 - "$work" "$gpus" <<'EOF' | tee -a "$out/scale.jsonl"
+  python3 - "$work" "$gpus" <<'EOF' | tee -a "$out/results.jsonl"
 import json, sys, h5py, numpy as np
 work, n = sys.argv[1], sys.argv[2]
 a = json.load(open(f"{work}/eval-np1/summary.json"))["results"]
@@ -145,7 +162,7 @@ def datasets(path):
     return out
 x, y = datasets(f"{work}/pca-np1.h5"), datasets(f"{work}/pca-np{n}.h5")
 store_diff = [k for k in x if k not in y or not np.array_equal(x[k], y[k])]
-print(json.dumps({"evaluate_results_identical": not diff, "differences": diff[:10],
+print(json.dumps({"bench": "scale", "evaluate_results_identical": not diff, "differences": diff[:10],
                   "store_datasets_identical": not store_diff, "store_differences": store_diff[:10]}))
 EOF
 }

@@ -1,5 +1,7 @@
 #include "core/calibrate/moment-accumulator.h"
 
+#include <algorithm>
+
 #include "core/kv/full-cache.h"
 #include "core/util/error.h"
 
@@ -73,11 +75,12 @@ struct ObserverGuard {
 };
 }  // namespace
 
-KvMoments window_moments(LlamaModel& model, const std::vector<int32_t>& window, KeySpace key_space) {
+namespace {
+// One window through the model with `acc` observing (added to whatever `acc` already holds).
+void observe_window(LlamaModel& model, MomentAccumulator& acc, const std::vector<int32_t>& window) {
   KVSVD_CHECK(!window.empty(), "calibration window is empty");
   const LlamaConfig& cfg = model.config();
   const int64_t T = static_cast<int64_t>(window.size());
-  MomentAccumulator acc(cfg, key_space, model.device());
   acc.set_position(0);
   const Rope& rope = model.rope();
   ObserverGuard guard{model};
@@ -88,6 +91,29 @@ KvMoments window_moments(LlamaModel& model, const std::vector<int32_t>& window, 
   int64_t* p = ids.data_ptr<int64_t>();
   for (int64_t t = 0; t < T; ++t) p[t] = window[t];
   model.forward(ids, cache, /*last_only=*/true);
+}
+}  // namespace
+
+KvMoments window_moments(LlamaModel& model, const std::vector<int32_t>& window, KeySpace key_space) {
+  MomentAccumulator acc(model.config(), key_space, model.device());
+  observe_window(model, acc, window);
+  return acc.take();
+}
+
+int64_t calibration_chunks(int64_t windows) {
+  KVSVD_CHECK(windows >= 0, "calibration_chunks: ", windows, " windows");
+  return (windows + kWindowsPerChunk - 1) / kWindowsPerChunk;
+}
+
+KvMoments chunk_moments(LlamaModel& model, const std::vector<std::vector<int32_t>>& windows,
+                        int64_t chunk, KeySpace key_space) {
+  const int64_t n = static_cast<int64_t>(windows.size());
+  const int64_t first = chunk * kWindowsPerChunk;
+  KVSVD_CHECK(chunk >= 0 && first < n, "calibration chunk ", chunk, " out of range (", n,
+              " windows)");
+  MomentAccumulator acc(model.config(), key_space, model.device());
+  for (int64_t w = first; w < std::min(n, first + kWindowsPerChunk); ++w)
+    observe_window(model, acc, windows[w]);
   return acc.take();
 }
 

@@ -49,4 +49,17 @@ class MomentAccumulator {
 // cleared afterwards (also when the forward throws).
 KvMoments window_moments(LlamaModel& model, const std::vector<int32_t>& window, KeySpace key_space);
 
+// Calibration sums windows in fixed chunks of this many consecutive windows: each chunk's sum is
+// accumulated on the model's device in window order, and chunk sums are added in chunk order.
+// The chunking does not depend on the number of ranks (a rank computes whole chunks), so the
+// totals are bitwise the same for any rank count, while only one [L,Hkv,d,d] pair per chunk (not
+// per window) travels to the CPU and through MPI.
+inline constexpr int64_t kWindowsPerChunk = 8;
+int64_t calibration_chunks(int64_t windows);  // ceil(windows / kWindowsPerChunk)
+
+// The moments of chunk `chunk` (windows [chunk*kWindowsPerChunk, ...) of `windows`), summed in
+// window order on the model's device, returned on the CPU.
+KvMoments chunk_moments(LlamaModel& model, const std::vector<std::vector<int32_t>>& windows,
+                        int64_t chunk, KeySpace key_space);
+
 }  // namespace kvsvd

@@ -1,5 +1,7 @@
 #include "core/compress/head-basis.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 
 #include "core/util/error.h"
@@ -48,20 +50,33 @@ void normalise_signs(at::Tensor& u) {
 HeadBasis weight_head_basis(const at::Tensor& w) {
   KVSVD_CHECK(w.dim() == 2 && w.size(0) >= 1 && w.size(1) >= 1,
               "weight_head_basis: expected a [head_dim, hidden] block, got ", w.sizes());
-  const at::Tensor a = cpu_double(w);
+  return std::move(weight_head_bases(w.unsqueeze(0))[0]);
+}
+
+std::vector<HeadBasis> weight_head_bases(const at::Tensor& w) {
+  KVSVD_CHECK(w.dim() == 3 && w.size(0) >= 1 && w.size(1) >= 1 && w.size(2) >= 1,
+              "weight_head_bases: expected [heads, head_dim, hidden] blocks, got ", w.sizes());
+  const at::Tensor a = w.to(at::kDouble);  // on w's device
   check_finite(a, "weight block");
-  const int64_t d = a.size(0), hidden = a.size(1);
-  // Thin SVD gives d left vectors when hidden >= d; otherwise ask for the full U.
-  auto usv = at::linalg_svd(a, /*full_matrices=*/hidden < d);
-  at::Tensor u = std::get<0>(usv).narrow(1, 0, d).contiguous();
-  at::Tensor s = std::get<1>(usv);
-  if (s.size(0) < d) s = at::cat({s, at::zeros({d - s.size(0)}, s.options())});
-  normalise_signs(u);
-  HeadBasis hb;
-  hb.basis = u;
-  hb.spectrum = s.contiguous();
-  hb.energies = to_vector(s * s);
-  return hb;
+  // Gram matrices [n, d, d]; symmetrised exactly since eigh reads one triangle.
+  at::Tensor g = cpu_double(at::matmul(a, a.transpose(1, 2)));
+  g = (0.5 * (g + g.transpose(1, 2))).contiguous();
+  const int64_t n = g.size(0);
+  std::vector<HeadBasis> out(static_cast<size_t>(n));
+  // One LAPACK eigensolve per head, heads in parallel (each result depends on its head only).
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t h = begin; h < end; ++h) {
+      auto ev = at::linalg_eigh(g[h], "L");
+      at::Tensor lam = std::get<0>(ev).flip({0}).clamp_min(0.0).contiguous();  // descending
+      at::Tensor u = std::get<1>(ev).flip({1}).contiguous();
+      normalise_signs(u);
+      HeadBasis& hb = out[static_cast<size_t>(h)];
+      hb.basis = u;
+      hb.spectrum = lam.sqrt().contiguous();
+      hb.energies = to_vector(lam);
+    }
+  });
+  return out;
 }
 
 HeadBasis moment_head_basis(const at::Tensor& moment) {

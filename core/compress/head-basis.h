@@ -6,9 +6,10 @@
 
 namespace kvsvd {
 
-// Decompositions always run on the CPU in float64, whatever the device and dtype of the input:
-// the matrices are small (d×hidden, d×d), and float64 on one device makes the bases reproducible
-// bit for bit across ranks, devices and runs (float32 CUDA SVD/eigh would not be).
+// Decompositions run in float64 whatever the dtype of the input. The eigensolver always runs on the
+// CPU (the matrices are d×d), so the bases are reproducible bit for bit across ranks and runs; a
+// weight block's Gram matrix W Wᵀ is formed on the block's own device (float64 GEMM), so a CPU and
+// a GPU profile of the same weights may differ in the last bits.
 struct HeadBasis {
   at::Tensor basis;              // [d, d] float64 CPU: orthonormal columns, descending energy
   at::Tensor spectrum;           // [d] float64 CPU: singular values or eigenvalues, descending
@@ -22,6 +23,12 @@ void normalise_signs(at::Tensor& u);
 // Left singular vectors of w: [d, hidden] (one head's rows of k_proj / v_proj). When hidden < d
 // the basis is completed to d columns and the missing singular values are 0.
 HeadBasis weight_head_basis(const at::Tensor& w);
+// The same for every head at once: w: [n, d, hidden] on any device -> n bases. Computed as the
+// eigenvectors of the Gram matrix W Wᵀ (d×d) instead of an SVD of the d×hidden block: W's values
+// are bf16/fp32, so their products are exact in float64 and W Wᵀ loses nothing that matters at
+// float32 storage, while d×d eigensolves are ~100x cheaper than d×hidden SVDs. Singular values are
+// sqrt(max(λ, 0)).
+std::vector<HeadBasis> weight_head_bases(const at::Tensor& w);
 
 // Eigenvectors of a symmetric positive semi-definite moment: [d, d] (Σ x xᵀ / tokens).
 HeadBasis moment_head_basis(const at::Tensor& moment);

@@ -45,12 +45,15 @@ Side decompose_side(const AttentionShape& s,
                     const CompressSpec& spec, const LayerInputs& in, bool keys) {
   const int64_t d = s.head_dim;
   Side side;
+  if (spec.method == ProfileMethod::WeightSvd) {
+    const at::Tensor& w = keys ? in.wk : in.wv;  // [Hkv*d, hidden]
+    side.heads = weight_head_bases(w.reshape({s.num_kv_heads, d, w.size(1)}));
+    for (const HeadBasis& hb : side.heads) side.curves.push_back(energy_curve(hb.energies));
+    return side;
+  }
   for (int64_t h = 0; h < s.num_kv_heads; ++h) {
     HeadBasis hb;
-    if (spec.method == ProfileMethod::WeightSvd) {
-      const at::Tensor& w = keys ? in.wk : in.wv;
-      hb = weight_head_basis(w.narrow(0, h * d, d));
-    } else {
+    {
       const at::Tensor& m = keys ? in.key_moment : in.value_moment;
       hb = moment_head_basis(m[h].to(at::kDouble) / static_cast<double>(in.tokens));
     }
@@ -132,12 +135,15 @@ LayerProfile decompose_layer(int64_t layer, const AttentionShape& s, const Compr
   }
 
   if (spec.store_fused) {
-    // Fused in float64 from the float64 bases, rounded once to float32 at the end.
+    // Fused in float64 from the float64 bases, rounded once to float32 at the end,
     std::vector<at::Tensor> pv;
     for (int64_t h = 0; h < n_kv; ++h) pv.push_back(vs.heads[h].basis.narrow(1, 0, p.value_rank));
     const at::Tensor basis = at::stack(pv);  // [Hkv, d, r_v]
-    const at::Tensor wo = in.wo.to(at::Device(at::kCPU), at::kDouble);
-    const at::Tensor fused = fused_output(wo, basis, s.num_heads).to(at::kFloat).contiguous();
+    // On W_O's device (a float64 GEMM of hidden x Hq*d by the bases: seconds on the CPU at 8B).
+    const at::Tensor wo = in.wo.to(at::kDouble);
+    const at::Tensor fused = fused_output(wo, basis.to(wo.device()), s.num_heads)
+                                 .to(at::Device(at::kCPU), at::kFloat)
+                                 .contiguous();
     p.hidden = s.hidden;
     p.fused_output.assign(fused.data_ptr<float>(), fused.data_ptr<float>() + fused.numel());
   }

@@ -101,20 +101,24 @@ KvMoments reduce_window_moments(LlamaModel& model, const std::vector<TokenIds>& 
   const int64_t n = static_cast<int64_t>(windows.size()), size = comm.size();
   KVSVD_CHECK(n >= 1, "no calibration windows");
   KvMoments total = KvMoments::zeros(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim);
-  const int64_t rounds = (n + size - 1) / size;
+  // Whole chunks of consecutive windows per rank (core/calibrate: the chunking is independent of
+  // the rank count, so the sums are too); root adds the chunk sums in chunk order.
+  const int64_t chunks = calibration_chunks(n);
+  const int64_t rounds = (chunks + size - 1) / size;
   for (int64_t t = 0; t < rounds; ++t) {
+    const int64_t done = std::min(n, t * size * kWindowsPerChunk);
     if (stop_requested && stop_requested()) {
-      throw StopRequested(cat("stopped by a signal during calibration (", std::min(n, t * size),
-                              " of ", n, " windows done; no layer written yet)"));
+      throw StopRequested(cat("stopped by a signal during calibration (", done, " of ", n,
+                              " windows done; no layer written yet)"));
     }
     std::vector<IndexedItem> mine;
-    const int64_t w = t * size + comm.rank();
-    if (w < n) mine.push_back(to_item(w, window_moments(model, windows[w], key_space)));
-    // Root receives this round's windows sorted by index; they follow every earlier round's.
+    const int64_t c = t * size + comm.rank();
+    if (c < chunks) mine.push_back(to_item(c, chunk_moments(model, windows, c, key_space)));
+    // Root receives this round's chunks sorted by index; they follow every earlier round's.
     const std::vector<IndexedItem> got = comm.gather_indexed(mine);
     if (comm.is_root()) {
       for (const auto& it : got) total.add(from_item(it, cfg));
-      if (progress) progress(std::min(n, (t + 1) * size), n);
+      if (progress) progress(std::min(n, (t + 1) * size * kWindowsPerChunk), n);
     }
   }
   comm.broadcast(total.key);
@@ -127,7 +131,8 @@ KvMoments serial_window_moments(LlamaModel& model, const std::vector<TokenIds>& 
                                 KeySpace key_space) {
   const LlamaConfig& cfg = model.config();
   KvMoments total = KvMoments::zeros(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim);
-  for (const auto& w : windows) total.add(window_moments(model, w, key_space));
+  const int64_t chunks = calibration_chunks(static_cast<int64_t>(windows.size()));
+  for (int64_t c = 0; c < chunks; ++c) total.add(chunk_moments(model, windows, c, key_space));
   return total;
 }
 

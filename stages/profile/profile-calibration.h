@@ -36,10 +36,11 @@ struct CalibrationSet {
 // Errors name the file and the flag.
 CalibrationSet load_calibration(const ProfileOptions& o, const LlamaConfig& cfg);
 
-// The moments of all windows: window i runs on rank i % size (round t holds windows
-// t*size .. t*size+size-1), rank 0 adds them to zeros strictly in window order as they arrive,
-// and the total is broadcast. The result is bitwise the same for any rank count (given the same
-// per-window numbers, i.e. the same device type and thread count). `progress(done, total)` is
+// The moments of all windows: chunk c of kWindowsPerChunk consecutive windows (core/calibrate)
+// runs on rank c % size and is summed there on the device in window order; rank 0 adds the chunk
+// sums to zeros strictly in chunk order as they arrive, and the total is broadcast. The result is
+// bitwise the same for any rank count (given the same per-window numbers, i.e. the same device
+// type and thread count). `progress(done, total)` is
 // called on rank 0 after every round. `stop_requested` (collective, every rank calls it) is
 // asked before every round; when it says true the reduction throws StopRequested (a
 // kvsvd::Error).
