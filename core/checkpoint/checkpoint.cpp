@@ -89,7 +89,12 @@ Checkpoint Checkpoint::open(const std::string& dir_in) {
       ck.tensors_.emplace(t.name, std::move(t));
     }
   } else if (is_file(index_path)) {
-    const nlohmann::json index = load_json_file(index_path);
+    nlohmann::json index;
+    try {
+      index = load_json_file(index_path);
+    } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range 406 for 1e999
+      fail(cat(index_path, ": malformed JSON: ", e.what()));
+    }
     const nlohmann::json& wm = json_require(index, "weight_map", index_path);
     KVSVD_CHECK(wm.is_object(), index_path, ": 'weight_map' must be an object");
     // Shards are opened (headers only) in name order so shard indices do not depend on the

@@ -52,6 +52,16 @@ const ArchEntry& find_architecture(const json& j, const std::string& source) {
 // Upper bound of every size in config.json (and of num_heads x head_dim): 2^31 - 1.
 constexpr int64_t kMaxConfigDim = 2147483647;
 
+// parse_json lets nlohmann's out_of_range 406 through (a number such as 1e999 that overflows a
+// double, found by fuzz-llama-config): that is malformed JSON too, named with its file.
+json parse_json_checked(const std::string& text, const std::string& source) {
+  try {
+    return parse_json(text, source);
+  } catch (const json::exception& e) {
+    fail(cat(source, ": malformed JSON: ", e.what()));
+  }
+}
+
 int64_t positive(const json& j, const char* key, const std::string& source) {
   int64_t v = json_int(j, key, source);
   KVSVD_CHECK(v > 0, source, ": key '", key, "' must be positive, got ", v);
@@ -113,7 +123,7 @@ RopeConfig parse_rope(const json& j, const std::string& source) {
 }  // namespace
 
 LlamaConfig parse_llama_config(const std::string& json_text, const std::string& source) {
-  const json j = parse_json(json_text, source);
+  const json j = parse_json_checked(json_text, source);
   KVSVD_CHECK(j.is_object(), source, ": config.json must hold a JSON object");
   const ArchEntry& arch = find_architecture(j, source);
 

@@ -83,7 +83,8 @@ std::vector<TensorInfo> parse_safetensors_header(const std::string& header_json,
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(header_json, on_event);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range 406 for a number such as 1e999 that overflows a double.
     fail(cat(source, ": malformed safetensors JSON header: ", e.what()));
   }
   KVSVD_CHECK(j.is_object(), source, ": safetensors header must be a JSON object");

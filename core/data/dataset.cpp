@@ -10,7 +10,12 @@
 namespace kvsvd {
 
 std::vector<TokenIds> read_token_id_json(const std::string& path) {
-  const nlohmann::json doc = load_json_file(path);
+  nlohmann::json doc;
+  try {
+    doc = load_json_file(path);
+  } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range 406 for 1e999
+    fail(cat(path, ": malformed JSON: ", e.what()));
+  }
   KVSVD_CHECK(doc.is_array(), path, ": expected a JSON array of arrays of token ids");
   KVSVD_CHECK(!doc.empty(), path, ": empty dataset (no documents)");
   std::vector<TokenIds> docs;
@@ -53,7 +58,7 @@ std::vector<std::string> read_jsonl(const std::string& path, const std::string& 
     nlohmann::json obj;
     try {
       obj = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
       fail(cat(path, ":", line_no, ": not a JSON line: ", e.what()));
     }
     KVSVD_CHECK(obj.is_object(), path, ":", line_no, ": expected a JSON object, got ",

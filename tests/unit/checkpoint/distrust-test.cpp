@@ -181,3 +181,32 @@ TEST_CASE("distrust: config.json sizes that would overflow tensor shapes are ref
     CHECK(err(j).empty());
   }
 }
+
+TEST_CASE("distrust: numbers that overflow a double are malformed JSON, naming the file",
+          "[distrust]") {
+  // Found by fuzz-llama-config ("rms_norm_eps": 1e666...): nlohmann throws out_of_range 406,
+  // which used to escape as a bare library exception. Replayed from tests/fuzz/regressions/.
+  const std::string reg = std::string(KVSVD_SOURCE_DIR) + "/tests/fuzz/regressions/";
+  for (const char* f : {"llama-config/number-overflow-min.json",
+                        "llama-config/number-overflow-found.json"}) {
+    CAPTURE(f);
+    const std::string msg = error_of([&] { load_llama_config(reg + f); });
+    CHECK(contains(msg, reg + f));
+    CHECK(contains(msg, "malformed JSON"));
+  }
+  SECTION("safetensors header") {
+    const std::string path = reg + "safetensors/number-overflow.safetensors";
+    const std::string msg = error_of([&] { SafetensorsFile f(path); });
+    CHECK(contains(msg, path));
+    CHECK(contains(msg, "malformed safetensors JSON header"));
+  }
+  SECTION("index") {
+    TempDir dir;
+    write_model(dir);
+    write_file(dir / "model.safetensors.index.json",
+               R"({"metadata": {"total_size": 1e999}, "weight_map": {"a": "s1.safetensors"}})");
+    const std::string msg = error_of([&] { Checkpoint::open(dir.path); });
+    CHECK(contains(msg, "model.safetensors.index.json"));
+    CHECK(contains(msg, "malformed JSON"));
+  }
+}

@@ -121,7 +121,9 @@ LayerProfile random_layer(const StoreHeader& h, int64_t layer, bool optional, ui
 }
 
 bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  // memcmp on the null data() of empty vectors is undefined behaviour (UBSan reports it).
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 void require_same(const LayerProfile& a, const LayerProfile& b) {
