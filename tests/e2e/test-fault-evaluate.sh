@@ -6,8 +6,9 @@
 #   2. SIGTERM to every rank (Slurm preemption): exit 143, finished windows kept, resume identical.
 #   3. two jobs with the same --out at once: exactly one succeeds, the other names DIR and the
 #      lock holder; the winner's figures equal the reference.
-#   4. the output disk full (a small tmpfs; root only): error naming the path and ENOSPC, no
-#      summary.json (nor any other final file) in DIR.
+#   4. the output disk full (a 32 KiB tmpfs; root only, else a file size limit): error naming the
+#      path and ENOSPC, no summary.json (nor any other final file) in DIR; after the tmpfs grows,
+#      --resume finishes with identical figures.
 # Every outcome is printed as one "outcome:" line.
 #
 #   tests/e2e/test-fault-evaluate.sh KVSVD_BINARY REPO_ROOT
@@ -161,9 +162,13 @@ check_resume term 2
 outcome "evaluate, SIGTERM all ranks of 2 after $before windows: exit $rc after $dt s; left: $left; resume ($resumed) identical: $identical"
 
 # ---- 4. the output disk fills up ----
+# 32 KiB of tmpfs: the lock file and the 6 window records (one page each) fit, then the final
+# files do not: write_files_atomic must leave none of them (windows.csv fits alone, so this also
+# checks that a written temp file is not renamed when a later one fails). Then the tmpfs grows
+# (remount) and --resume finishes from the 6 records.
 full=$work/full
 mkdir -p "$full"
-if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=16k tmpfs "$full" 2>/dev/null; then
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=32k tmpfs "$full" 2>/dev/null; then
   mounted=$full
   t0=$(now); rc=0
   "${mpirun[@]}" -np 2 "${ev[@]}" --out "$full/run" >/dev/null 2>"$work/full.err" || rc=$?
@@ -176,7 +181,14 @@ if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=16k tmpfs "$full" 2>/dev/null;
     [ ! -e "$full/run/$f" ] || fail "disk full: $f exists in the run folder"
   done
   ls "$full/run" "$full/run/.partial" 2>/dev/null | grep -q '\.tmp\.' && fail "disk full: temp files left"
-  outcome "evaluate, output tmpfs (16 KiB) full: exit $rc after $dt s; left: $left; error: $(grep -Eo "(error writing|cannot [a-z]+) [^ ]*" "$work/full.err" | head -1)"
+  err=$(grep -Eo "(error writing|cannot [a-z]+) [^ ]*" "$work/full.err" | head -1)
+  identical=no; resumed=
+  if mount -o remount,size=1m "$full"; then
+    check_resume full/run 2
+  else
+    fail "disk full: cannot grow the tmpfs"
+  fi
+  outcome "evaluate, output tmpfs (32 KiB) full: exit $rc after $dt s; error: $err; left: $left; after growing the disk --resume ($resumed) identical: $identical"
   umount "$full" && mounted=
 else
   t0=$(now); rc=0
