@@ -12,6 +12,7 @@
 #            logits of full against transformers' on 2 windows, plus the copy bandwidth
 #   decode   tokens/s at batch 1/16 and 2K/4K/16K context, full and svd (post-RoPE) against
 #            transformers' generate; peak memory, KV bytes per token, the bandwidth bound
+#            (DECODE_METHODS picks among "full svd hf"; DECODE_BATCHES, DECODE_CONTEXTS lists)
 #   scale    profile and evaluate at 1 rank and at one rank per GPU (NCCL), results compared
 # Inputs: .carry/bench/{sotu.txt,tokenizer.json} (the corpus and Llama-3 tokenizer, carried).
 # Every figure goes to $OUT/results.jsonl (one JSON object per line, tagged with "bench"), every
@@ -123,10 +124,17 @@ phase_prefill() {
 phase_decode() {
   local grid=(--batches "${DECODE_BATCHES:-1,16}" --context "${DECODE_CONTEXTS:-2048,4096,16384}"
               --new-tokens "${DECODE_NEW:-64}")
-  record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 --method full "${grid[@]}"
-  record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 --method svd \
-    --store "$work/pca-post.h5" "${grid[@]}"
-  record decode-hf hf decode "$ckpt" "${DECODE_BATCHES:-1,16}" "${DECODE_CONTEXTS:-2048,4096,16384}" "${DECODE_NEW:-64}"
+  local m
+  for m in ${DECODE_METHODS:-full svd hf}; do
+    case $m in
+      full) record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 \
+              --method full "${grid[@]}" ;;
+      svd) record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 \
+             --method svd --store "$work/pca-post.h5" "${grid[@]}" ;;
+      hf) record decode-hf hf decode "$ckpt" "${DECODE_BATCHES:-1,16}" \
+            "${DECODE_CONTEXTS:-2048,4096,16384}" "${DECODE_NEW:-64}" ;;
+    esac
+  done
 }
 
 # Strong scaling: the same evaluate (and profile) at 1 rank and at one rank per GPU.

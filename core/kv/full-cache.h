@@ -36,4 +36,13 @@ AttentionKernel attention_kernel();
 // S-T .. S-1. Returns [B, Hq, T, d]. Softmax in float32. Shared by caches that hold full keys.
 at::Tensor causal_gqa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
 
+// The same through at::scaled_dot_product_attention for blocks of several queries, with an explicit
+// `scale` and value heads of any width: q [B,Hq,T,dk], k [B,Hkv,S,dk], v [B,Hkv,S,dv] ->
+// [B,Hq,T,dv]. KV heads are expanded to Hq first (a per-call workspace) so that the fused kernels
+// that lack GQA or unequal widths are still chosen. Returns an undefined tensor where SDPA is not
+// available (LibTorch < 2.5), the kernel is Manual, or T == 1 (decode: a single query reads each
+// cached row once, which the explicit path does without SDPA's per-length planning cost).
+at::Tensor sdpa_causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 double scale);
+
 }  // namespace kvsvd

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/compress/fused-output.h"
+#include "core/kv/full-cache.h"
 #include "core/kv/quant-rotation.h"
 #include "core/util/error.h"
 
@@ -202,6 +203,37 @@ at::Tensor SvdCache::attend(int64_t layer, const at::Tensor& q, const at::Tensor
     g.size += n;
   }
 
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  if (T > 1) {
+    // Blocks of queries (prefill) through SDPA's fused kernels. Workspaces of this call only:
+    // the value coefficients zero-padded to r_top in position order (still coefficients: values
+    // are never rebuilt) and, for pre-RoPE bases, the rebuilt keys.
+    at::Tensor vpad = at::zeros({batch_, Hkv, S, r_top_}, cv.options());  // [B,Hkv,S,r_top]
+    for (const Group& g : L.groups) {
+      if (g.size == 0) continue;
+      at::Tensor coeff = g.coeff.read();  // [B,Hkv,n_g,r]
+      if (g.rotation.defined()) coeff = at::matmul(coeff, g.rotation.t());
+      if (g.size == S)
+        vpad.narrow(3, 0, g.rank).copy_(coeff);
+      else
+        vpad.narrow(3, 0, g.rank).index_copy_(2, g.positions.narrow(0, 0, g.size), coeff);
+    }
+    const at::Tensor qrope = rope.apply(qd, pos0);  // [B,Hq,T,d]
+    at::Tensor out;
+    if (pre) {
+      const at::Tensor khat = rope.apply(at::matmul(kc, L.key_basis.transpose(1, 2)), 0);
+      out = sdpa_causal_attention(qrope, khat, vpad, scale);
+    } else {
+      const at::Tensor qt = at::matmul(qrope.reshape({batch_, Hkv, G * T, d}), L.key_basis)
+                                .reshape({batch_, Hq, T, key_rank_});  // q̃ = P_Kᵀ rope(q)
+      out = sdpa_causal_attention(qt, kc, vpad, scale);
+    }
+    if (out.defined()) {  // [B,Hq,T,r_top]
+      at::Tensor flat = out.transpose(1, 2).reshape({batch_, T, Hq * r_top_});
+      return at::linear(flat, L.fused);  // [B, T, hidden]
+    }
+  }
+
   // Scores against every cached key, [B, Hkv, G, T, S] (query head h = kv*G + j reads KV head kv).
   const at::Tensor qr = rope.apply(qd, pos0).reshape({batch_, Hkv, G, T, d});
   at::Tensor lhs, rhs;  // lhs [B,Hkv,G,T,x], rhs [B,Hkv,1,x,S]
@@ -214,7 +246,6 @@ at::Tensor SvdCache::attend(int64_t layer, const at::Tensor& q, const at::Tensor
     lhs = at::matmul(qr, L.key_basis.unsqueeze(1));  // q̃ = P_Kᵀ rope(q): [B,Hkv,G,T,r_k]
     rhs = kc.unsqueeze(2).transpose(3, 4);
   }
-  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   const int64_t rows_per_query = batch_ * Hq * S;
   const int64_t block = std::max<int64_t>(1, kMaxScoreElements / std::max<int64_t>(1, rows_per_query));
   auto lopt = at::TensorOptions().dtype(at::kLong).device(device_);
