@@ -201,9 +201,11 @@ if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=512k tmpfs "$full" 2>/dev/null
   outcome "profile, output tmpfs full: exit $rc after $dt s; left: $left; after freeing space --resume ($how) identical: $identical"
   umount "$full" && mounted=
 else
-  # Without root (no tmpfs mount): a file-size limit makes the writes fail the same way (EFBIG).
+  # Without root (no tmpfs mount): a file-size limit on the ranks (not on mpirun, whose PMIx
+  # segments it would break) makes the store's writes fail the same way (EFBIG, not ENOSPC).
   t0=$(now); rc=0
-  (trap '' XFSZ; ulimit -f 200; exec "${mpirun[@]}" -np 2 "${prof[@]}" --out "$full/s.h5") >/dev/null 2>"$work/full.err" || rc=$?
+  "${mpirun[@]}" -np 2 bash -c 'trap "" XFSZ; ulimit -f 200; exec "$0" "$@"' "${prof[@]}" \
+    --out "$full/s.h5" >/dev/null 2>"$work/full.err" || rc=$?
   dt=$(secs "$t0" "$(now)")
   [ "$rc" -ne 0 ] || fail "file size limit: exit 0"
   grep -q "$full/s.h5.partial" "$work/full.err" || { fail "file size limit: the error lacks the path"; sed 's/^/    /' "$work/full.err" | head -5; }
