@@ -141,7 +141,9 @@ phase_decode() {
 phase_scale() {
   local gpus
   gpus=$(nvidia-smi -L | wc -l)
-  local ev=(--model "$ckpt" --dataset "$work/windows.json" --store "$work/wsvd.h5" --device cuda
+  [ -f "$work/wsvd.h5" ] || "$kvsvd" profile --model "$ckpt" --method weight_svd --device cuda \
+    --out "$work/wsvd.h5" > "$work/wsvd.log" 2>&1
+  local ev=(--model "$ckpt" --dataset "$work/windows.json" --seq-len 0 --store "$work/wsvd.h5" --device cuda
             --dtype bfloat16 --method full,svd --key-rank 32 --policy position --gen-tokens 16
             --no-progress)
   for np in 1 "$gpus"; do
@@ -150,7 +152,9 @@ phase_scale() {
       > "$out/evaluate-np$np.log" 2>&1 || { tail -n 30 "$out/evaluate-np$np.log"; return 1; }
     echo "{\"bench\": \"scale\", \"run\": \"evaluate\", \"np\": $np, \"wall_s\": $((SECONDS - t0))}" | tee -a "$out/results.jsonl"
     cp "$work/eval-np$np/summary.json" "$out/evaluate-np$np-summary.json"
-    NP=$np timed "profile-pca-np$np" mpirun -np "$np" --bind-to none "$kvsvd" profile \
+    timed "profile-wsvd-np$np" mpirun -np "$np" --bind-to none "$kvsvd" profile --model "$ckpt" \
+      --method weight_svd --device cuda --out "$work/wsvd-np$np.h5" --overwrite
+    timed "profile-pca-np$np" mpirun -np "$np" --bind-to none "$kvsvd" profile \
       --model "$ckpt" --method activation_pca --key-space post_rope \
       --calib-data "$root/.carry/bench/sotu.txt" --calib-tokens 131072 --seq-len 2048 \
       --device cuda --dtype bfloat16 --out "$work/pca-np$np.h5" --overwrite
@@ -168,8 +172,10 @@ def datasets(path):
     with h5py.File(path, "r") as f:
         f.visititems(lambda k, v: out.__setitem__(k, v[()]) if isinstance(v, h5py.Dataset) else None)
     return out
-x, y = datasets(f"{work}/pca-np1.h5"), datasets(f"{work}/pca-np{n}.h5")
-store_diff = [k for k in x if k not in y or not np.array_equal(x[k], y[k])]
+store_diff = []
+for name in ("pca", "wsvd"):
+    x, y = datasets(f"{work}/{name}-np1.h5"), datasets(f"{work}/{name}-np{n}.h5")
+    store_diff += [f"{name}:{k}" for k in x if k not in y or not np.array_equal(x[k], y[k])]
 print(json.dumps({"bench": "scale", "evaluate_results_identical": not diff, "differences": diff[:10],
                   "store_datasets_identical": not store_diff, "store_differences": store_diff[:10]}))
 EOF
