@@ -44,7 +44,10 @@ flags=()
 if [ -f "$root/tests/fuzz/flags/$target.txt" ]; then read -r -a flags < "$root/tests/fuzz/flags/$target.txt"; fi
 symbolizer=$(command -v llvm-symbolizer-14 || command -v llvm-symbolizer || true)
 if [ -n "$symbolizer" ]; then export ASAN_SYMBOLIZER_PATH=$symbolizer; fi
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+leaks=1
+for f in "${flags[@]}"; do [ "$f" = "-detect_leaks=0" ] && leaks=0; done
+# Fork-mode children and the exit-time leak check read ASAN_OPTIONS, not libFuzzer's flags.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=$leaks:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$build"
 exec "$build/tests/fuzz/fuzz-$target" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
