@@ -219,6 +219,10 @@ until scontrol -o show job "$qjob" | grep -q 'Restarts=[1-9]'; do
   sleep 0.5
 done
 until ! scontrol -o show job "$qjob" | grep -q 'JobState=\(COMPLETING\|REQUEUE\)'; do sleep 0.5; done
+# Not at once: slurmd refuses a launch in the same second as the kill of the job's previous run
+# ("Job N already killed, do not launch batch job"; slurmctld: "Job credential revoked") and the job
+# then FAILS with exit 1. Slurm's own BeginTime delay avoids that; releasing early must wait too.
+sleep 2
 scontrol update JobId="$qjob" StartTime=now 2>/dev/null || true
 wait_gone "$qjob" 300
 job_summary "$qjob"
