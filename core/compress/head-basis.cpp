@@ -61,13 +61,16 @@ std::vector<HeadBasis> weight_head_bases(const at::Tensor& w) {
   // Gram matrices [n, d, d]; symmetrised exactly since eigh reads one triangle.
   at::Tensor g = cpu_double(at::matmul(a, a.transpose(1, 2)));
   g = (0.5 * (g + g.transpose(1, 2))).contiguous();
-  const int64_t n = g.size(0);
+  const int64_t n = g.size(0), hidden = w.size(2);
   std::vector<HeadBasis> out(static_cast<size_t>(n));
   // One LAPACK eigensolve per head, heads in parallel (each result depends on its head only).
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t h = begin; h < end; ++h) {
       auto ev = at::linalg_eigh(g[h], "L");
       at::Tensor lam = std::get<0>(ev).flip({0}).clamp_min(0.0).contiguous();  // descending
+      // W Wᵀ has rank <= hidden: eigenvalues past it are round-off, and exactly 0 (as an SVD's
+      // missing singular values are).
+      if (hidden < lam.size(0)) lam.narrow(0, hidden, lam.size(0) - hidden).zero_();
       at::Tensor u = std::get<1>(ev).flip({1}).contiguous();
       normalise_signs(u);
       HeadBasis& hb = out[static_cast<size_t>(h)];

@@ -220,8 +220,10 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
   const std::vector<std::string> used = needed_tensors(cfg, spec);
   check_tensors_present(ckpt, used, spec);
   const bool pca = spec.method == ProfileMethod::ActivationPca;
-  // weight_svd touches no device: weights are decomposed on the CPU in float64.
-  const at::Device device = pca ? pick_device(o.device) : at::Device(at::kCPU);
+  // weight_svd uses the device for the float64 Gram matrices of the weight blocks (the d x d
+  // eigensolves run on the CPU): bases are bitwise the same for any rank count on one device
+  // type; --device cpu keeps the whole computation on the CPU.
+  const at::Device device = pick_device(o.device);
 
   // ---- rank 0: calibration data, provenance, the store (.partial), the layers to compute ----
   CalibrationSet calib;
@@ -364,15 +366,15 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
       LayerInputs in;
       {
         PhaseTimer pt{tm.load};
-        const at::Device cpu(at::kCPU);
+        // float32 holds bf16/fp16/fp32 checkpoint values exactly; float64 happens on the device.
         if (!pca) {
-          in.wk = load_tensor(ckpt, layer_tensor_name(layer, kKProj), at::kDouble, cpu,
+          in.wk = load_tensor(ckpt, layer_tensor_name(layer, kKProj), at::kFloat, device,
                               {cfg.kv_dim(), cfg.hidden_size});
-          in.wv = load_tensor(ckpt, layer_tensor_name(layer, kVProj), at::kDouble, cpu,
+          in.wv = load_tensor(ckpt, layer_tensor_name(layer, kVProj), at::kFloat, device,
                               {cfg.kv_dim(), cfg.hidden_size});
         }
         if (spec.store_fused) {
-          in.wo = load_tensor(ckpt, layer_tensor_name(layer, kOProj), at::kDouble, cpu,
+          in.wo = load_tensor(ckpt, layer_tensor_name(layer, kOProj), at::kFloat, device,
                               {cfg.hidden_size, cfg.q_dim()});
         }
       }
