@@ -25,13 +25,14 @@ void check_chunked_options(const ChunkedCacheOptions& o) {
 
 ChunkedCache::ChunkedCache(const LlamaConfig& cfg, ChunkedCacheOptions opts, int64_t batch,
                            at::ScalarType dtype, at::Device device)
-    : cfg_(cfg), opts_(opts), batch_(batch), dtype_(dtype), device_(device) {
+    : cfg_(cfg), opts_(opts), batch_(batch), dtype_(dtype), open_dtype_(dtype), device_(device) {
   check_chunked_options(opts_);
+  if (opts_.quant.bits != 0) open_dtype_ = dtype == at::kBFloat16 ? at::kBFloat16 : at::kHalf;
   KVSVD_CHECK(batch > 0, "chunked cache: batch must be > 0, got ", batch);
   KVSVD_CHECK(cfg.num_layers > 0 && cfg.num_kv_heads > 0 && cfg.head_dim > 0 &&
                   cfg.num_heads % cfg.num_kv_heads == 0,
               "chunked cache: config needs layers, KV heads, head_dim, and Hq % Hkv == 0");
-  auto opt = at::TensorOptions().dtype(dtype).device(device);
+  auto opt = at::TensorOptions().dtype(open_dtype_).device(device);
   for (int64_t l = 0; l < cfg.num_layers; ++l) {
     Layer L;
     // The open chunk never exceeds C rows: one buffer of that size, allocated once.
@@ -118,11 +119,14 @@ at::Tensor ChunkedCache::attend(int64_t layer, const at::Tensor& q, const at::Te
   KVSVD_ASSERT(static_cast<int64_t>(L.chunks.size()) == n_old, "chunk count");
 
   const at::Tensor qr = rope.apply(q.to(dtype_), pos0).reshape({batch_, Hkv, G, T, d});
-  const at::Tensor kr = rope.apply(k.to(dtype_), pos0);  // post-RoPE keys [B,Hkv,T,d]
-  const at::Tensor vd = v.to(dtype_);
+  // Rounded at once to the open chunk's storage dtype, so every query sees the same rows.
+  const at::Tensor kr = rope.apply(k.to(dtype_), pos0).to(open_dtype_).to(dtype_);  // [B,Hkv,T,d]
+  const at::Tensor vd = v.to(open_dtype_).to(dtype_);
   // The open rows followed by the block: [B, Hkv, n_open + T, d], position base + i.
-  const at::Tensor tail_k = n_open > 0 ? at::cat({L.k_open.narrow(2, 0, n_open), kr}, 2) : kr;
-  const at::Tensor tail_v = n_open > 0 ? at::cat({L.v_open.narrow(2, 0, n_open), vd}, 2) : vd;
+  const at::Tensor tail_k =
+      n_open > 0 ? at::cat({L.k_open.narrow(2, 0, n_open).to(dtype_), kr}, 2) : kr;
+  const at::Tensor tail_v =
+      n_open > 0 ? at::cat({L.v_open.narrow(2, 0, n_open).to(dtype_), vd}, 2) : vd;
   const int64_t n_new = (n_open + T) / C, rem = (n_open + T) % C;
   std::vector<Chunk> fresh;
   std::vector<Factors> fresh_f, old_f;  // dequantized temporaries of this call

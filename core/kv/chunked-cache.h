@@ -22,7 +22,8 @@ struct ChunkedCacheOptions {
   double min_rank_ratio = 0;       // energy mode floor: rank >= ceil(ratio * min(C, d))
                                    //   (--min-rank-ratio, in [0, 1])
   // Storage of the compressed factors (--kv-bits, --quant-group): each row of U_r S_r and of V_rᵀ
-  // in groups along the row. The open chunk stays in the cache dtype (it is the exact residual).
+  // in groups along the row. The open chunk stays unquantized, in 16-bit floats when bits are set
+  // (the cache dtype when it is fp16/bf16, else fp16) and in the cache dtype when bits = 0.
   QuantSpec quant;
 };
 // Checks the options (errors name the flag).
@@ -65,7 +66,8 @@ class ChunkedCache : public KvCache {
   static Factors read(const Chunk& c);
   struct Layer {
     std::vector<Chunk> chunks;
-    at::Tensor k_open, v_open;  // [B,Hkv,C,d] exact rows of the open chunk (first len % C used)
+    at::Tensor k_open, v_open;  // [B,Hkv,C,d] exact rows of the open chunk (first len % C used),
+                                //   in open_dtype_
     int64_t stored = 0;         // tokens this layer holds
   };
   // x: [B,Hkv,C,d] -> (U_r S_r [B,Hkv,C,r], V_rᵀ [B,Hkv,r,d]) in the cache dtype.
@@ -75,6 +77,7 @@ class ChunkedCache : public KvCache {
   ChunkedCacheOptions opts_;
   int64_t batch_ = 0;
   at::ScalarType dtype_;
+  at::ScalarType open_dtype_;  // the open chunk's storage
   at::Device device_;
   std::vector<Layer> layers_;
   int64_t len_ = 0;

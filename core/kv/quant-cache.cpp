@@ -18,7 +18,8 @@ void check_quant_cache_options(const QuantCacheOptions& o) {
 
 QuantCache::QuantCache(const LlamaConfig& cfg, QuantCacheOptions opts, int64_t batch,
                        at::ScalarType dtype, at::Device device)
-    : cfg_(cfg), opts_(opts), batch_(batch), dtype_(dtype), device_(device) {
+    : cfg_(cfg), opts_(opts), batch_(batch), dtype_(dtype),
+      tail_dtype_(dtype == at::kBFloat16 ? at::kBFloat16 : at::kHalf), device_(device) {
   check_quant_cache_options(opts_);
   KVSVD_CHECK(batch > 0, "quant cache: batch must be > 0, got ", batch);
   KVSVD_CHECK(cfg.num_layers > 0 && cfg.num_kv_heads > 0 && cfg.head_dim > 0 &&
@@ -33,8 +34,8 @@ QuantCache::QuantCache(const LlamaConfig& cfg, QuantCacheOptions opts, int64_t b
     // Empty appends fix the row shapes, so reads of zero rows work before the first block.
     L.key_blocks.append(at::empty({batch, cfg.num_kv_heads, 0, cfg.head_dim * opts_.group}, opt));
     L.values.append(at::empty({batch, cfg.num_kv_heads, 0, cfg.head_dim}, opt));
-    L.key_tail = at::empty({batch, cfg.num_kv_heads, 0, cfg.head_dim}, opt);
-    L.value_tail = at::empty({batch, cfg.num_kv_heads, 0, cfg.head_dim}, opt);
+    L.key_tail = at::empty({batch, cfg.num_kv_heads, 0, cfg.head_dim}, opt.dtype(tail_dtype_));
+    L.value_tail = at::empty({batch, cfg.num_kv_heads, 0, cfg.head_dim}, opt.dtype(tail_dtype_));
     layers_.push_back(std::move(L));
   }
 }
@@ -50,7 +51,7 @@ int64_t QuantCache::quantized_values(int64_t tokens) const {
 at::Tensor QuantCache::read_keys(const Layer& L) const {
   const int64_t d = cfg_.head_dim, G = opts_.group;
   if (L.key_blocks.size() == 0)
-    return at::empty({batch_, cfg_.num_kv_heads, 0, d}, L.key_tail.options());
+    return at::empty({batch_, cfg_.num_kv_heads, 0, d}, L.key_tail.options().dtype(dtype_));
   const at::Tensor b = L.key_blocks.read();  // [B, Hkv, nb, d*G]
   const int64_t nb = b.size(2);
   return b.view({batch_, cfg_.num_kv_heads, nb, d, G}).transpose(3, 4).reshape(
@@ -79,8 +80,11 @@ at::Tensor QuantCache::attend(int64_t layer, const at::Tensor& q, const at::Tens
   const at::Tensor qr = rope.apply(q.to(dtype_), pos0).reshape({batch_, Hkv, Gq, T, d});
   // Unquantized columns: the old tails followed by the block ([kq0, S) and [vq0, S)).
   const int64_t kq0 = L.key_blocks.size() * G, vq0 = L.values.size();
-  const at::Tensor k_cols = at::cat({L.key_tail, rope.apply(k.to(dtype_), pos0)}, 2);
-  const at::Tensor v_cols = at::cat({L.value_tail, v.to(dtype_)}, 2);
+  // The block is rounded to the tails' 16 bits at once, so that a query sees a token exactly as
+  // every later query does (prefill == decode).
+  auto as16 = [&](const at::Tensor& x) { return x.to(tail_dtype_).to(dtype_); };
+  const at::Tensor k_cols = at::cat({L.key_tail.to(dtype_), as16(rope.apply(k.to(dtype_), pos0))}, 2);
+  const at::Tensor v_cols = at::cat({L.value_tail.to(dtype_), as16(v.to(dtype_))}, 2);
   // Quantize what leaves the residual window by the end of this block.
   const int64_t kq1 = quantized_keys(S), vq1 = quantized_values(S);
   if (kq1 > kq0) {
@@ -127,8 +131,8 @@ at::Tensor QuantCache::attend(int64_t layer, const at::Tensor& q, const at::Tens
   }
 
   // Commit the tails at exact size (clones: a view would keep the whole block alive).
-  L.key_tail = k_cols.narrow(2, kq1 - kq0, S - kq1).clone(at::MemoryFormat::Contiguous);
-  L.value_tail = v_cols.narrow(2, vq1 - vq0, S - vq1).clone(at::MemoryFormat::Contiguous);
+  L.key_tail = k_cols.narrow(2, kq1 - kq0, S - kq1).to(tail_dtype_).clone(at::MemoryFormat::Contiguous);
+  L.value_tail = v_cols.narrow(2, vq1 - vq0, S - vq1).to(tail_dtype_).clone(at::MemoryFormat::Contiguous);
   L.stored = S;
 
   out = out.reshape({batch_, Hq, T, d}).transpose(1, 2).reshape({batch_, T, Hq * d});

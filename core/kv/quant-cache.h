@@ -1,6 +1,7 @@
 // The quantization baseline (method `quant`, in the style of KIVI): post-RoPE keys quantized per
 // channel in blocks of `group` tokens, values per token in groups of `group` channels, the most
-// recent `residual` tokens (and the still-open key block) kept in the cache dtype.
+// recent `residual` tokens (and the still-open key block) kept unquantized in 16-bit floats (the
+// cache dtype when it is fp16/bf16, else fp16), so the memory compares with an fp16 full cache.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -47,8 +48,8 @@ class QuantCache : public KvCache {
   struct Layer {
     QuantRows key_blocks;   // [B, Hkv, blocks, d*group]: block b, channel c at [c*group, (c+1)*group)
     QuantRows values;       // [B, Hkv, Vq, d] per token
-    at::Tensor key_tail;    // [B, Hkv, S-Kq, d] post-RoPE keys not yet quantized (exact size)
-    at::Tensor value_tail;  // [B, Hkv, S-Vq, d]
+    at::Tensor key_tail;    // [B, Hkv, S-Kq, d] post-RoPE keys not yet quantized (exact size, 16-bit)
+    at::Tensor value_tail;  // [B, Hkv, S-Vq, d] (16-bit)
     int64_t stored = 0;
   };
   // Dequantized key blocks as rows: [B, Hkv, blocks*group, d].
@@ -58,6 +59,7 @@ class QuantCache : public KvCache {
   QuantCacheOptions opts_;
   int64_t batch_ = 0;
   at::ScalarType dtype_;
+  at::ScalarType tail_dtype_;  // 16-bit storage of the unquantized tails
   at::Device device_;
   std::vector<Layer> layers_;
   int64_t len_ = 0;

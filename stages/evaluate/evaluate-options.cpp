@@ -8,6 +8,7 @@
 #include "core/compress/profile-method.h"
 #include "core/compress/rank-plan.h"
 #include "core/kv/methods.h"
+#include "core/kv/quant-spec.h"
 #include "core/kv/rank-policy.h"
 #include "core/util/error.h"
 #include "core/util/text-parse.h"
@@ -174,6 +175,41 @@ const std::vector<EvaluateOptionSpec>& evaluate_option_table() {
       number("min_rank_ratio", "--min-rank-ratio",
              "chunked energy mode: rank floor as a fraction of min(C, head_dim)",
              &EvaluateOptions::min_rank_ratio),
+      Spec{"kv_bits", "--kv-bits",
+           "storage bits of svd coefficients, chunked factors and the quant cache: 16 (fp16), "
+           "8, 4, 2 (packed integer codes, fp16 scale + zero point per group; 0: the cache dtype, "
+           "not for quant), comma-separated list",
+           Arity::List, true,
+           [](EvaluateOptions& o, const Values& v, const std::string& w) {
+             std::vector<int64_t> b;
+             for (const auto& s : non_empty(v, w)) {
+               b.push_back(to_int(s, w));
+               check_kv_bits(b.back(), /*allow_none=*/true, w);
+             }
+             o.kv_bits = b;
+           },
+           [](const EvaluateOptions& o) { return nlohmann::json(o.kv_bits); }},
+      Spec{"quant_group", "--quant-group",
+           "elements per quantization group (values and coefficients: per token along the row, "
+           "a shorter last group when it does not divide the row; quant keys: tokens per block)",
+           Arity::One, false,
+           [](EvaluateOptions& o, const Values& v, const std::string& w) {
+             const int64_t g = to_int(one(v, w), w);
+             check_quant_group(g, w);
+             o.quant_group = g;
+           },
+           [](const EvaluateOptions& o) { return nlohmann::json(o.quant_group); }},
+      Spec{"residual", "--residual", "quant: the newest tokens kept in the cache dtype (>= 0)",
+           Arity::One, false,
+           [](EvaluateOptions& o, const Values& v, const std::string& w) {
+             const int64_t r = to_int(one(v, w), w);
+             check_residual(r, w);
+             o.residual = r;
+           },
+           [](const EvaluateOptions& o) { return nlohmann::json(o.residual); }},
+      boolean("hadamard", "--hadamard",
+              "svd with --kv-bits 8|4|2: rotate the coefficient spaces by a fixed Hadamard "
+              "matrix before quantizing (spreads outliers)", &EvaluateOptions::hadamard),
       integer("seq_len", "--seq-len", "tokens per window (0: each document/id array as it is)",
               &EvaluateOptions::seq_len, 0),
       integer("stride", "--stride", "window start-to-start distance (0: seq_len)",
@@ -279,6 +315,14 @@ void check_evaluate_options(const EvaluateOptions& o) {
               o.seq_len, ")");
   KVSVD_CHECK(!o.resume || !o.out.empty(), "--resume needs --out (the run folder to resume)");
   for (int64_t c : o.chunk_sizes) KVSVD_CHECK(c > 0, "--chunk-size must be > 0, got ", c);
+  for (int64_t b : o.kv_bits) check_kv_bits(b, /*allow_none=*/true);
+  check_quant_group(o.quant_group);
+  check_residual(o.residual);
+  for (const auto& m : o.methods)
+    if (parse_kv_method(m, "--method") == KvMethod::Quant)
+      for (int64_t b : o.kv_bits)
+        KVSVD_CHECK(b != 0, "--method quant needs --kv-bits 16, 8, 4 or 2 (0, the cache dtype, "
+                    "is the full cache)");
 }
 
 }  // namespace kvsvd

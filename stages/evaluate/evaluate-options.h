@@ -31,6 +31,11 @@ struct EvaluateOptions {
   std::vector<double> compression_ratios = {4.0};
   double energy_threshold = 0;  // > 0: chunk ranks from energy instead of the ratio
   double min_rank_ratio = 0;
+  // Storage of what svd / chunked / quant caches hold (core/kv/quant-spec.h).
+  std::vector<int64_t> kv_bits = {0};  // 0: the cache dtype (quant needs 16|8|4|2)
+  int64_t quant_group = 32;
+  int64_t residual = 32;               // quant: newest tokens kept exact
+  bool hadamard = false;               // svd: rotate coefficients before quantizing
   // Windows.
   int64_t seq_len = 0;  // 0: every document (token-id array) is one window as it is
   int64_t stride = 0;   // 0: seq_len

@@ -22,6 +22,7 @@
 #include "core/eval/run-record.h"
 #include "core/kv/kv-profile.h"
 #include "core/kv/methods.h"
+#include "core/kv/quant-spec.h"
 #include "core/model/aten-device.h"
 #include "core/model/llama.h"
 #include "core/store/profile-store.h"
@@ -192,7 +193,7 @@ std::vector<CacheConfig> build_configs(const EvaluateOptions& o, const StoreInfo
   std::vector<CacheConfig> out;
   for (const auto& name : o.methods) {
     const KvMethod m = parse_kv_method(name, "--method");
-    if (m == KvMethod::Full) continue;  // the baseline always runs
+    if (m == KvMethod::Full || m == KvMethod::Quant) continue;  // baseline; quant: below
     if (m == KvMethod::Svd) {
       KVSVD_ASSERT(store != nullptr, "svd without a store");
       const KvProfile& p = store->profile;
@@ -250,7 +251,28 @@ std::vector<CacheConfig> build_configs(const EvaluateOptions& o, const StoreInfo
         }
     }
   }
-  return out;
+  // Every method's configurations times the storage bit widths (quant: one per width).
+  std::vector<CacheConfig> stored;
+  for (int64_t bits : o.kv_bits)
+    for (CacheConfig c : out) {
+      c.kv_bits = bits;
+      c.quant_group = o.quant_group;
+      c.hadamard = o.hadamard && c.method == KvMethod::Svd && QuantSpec{bits, 1}.quantized();
+      stored.push_back(c);
+    }
+  for (const auto& name : o.methods) {
+    if (parse_kv_method(name, "--method") != KvMethod::Quant) continue;
+    for (int64_t bits : o.kv_bits) {
+      CacheConfig c;
+      c.method = KvMethod::Quant;
+      c.kv_bits = bits;
+      c.quant_group = o.quant_group;
+      c.residual = o.residual;
+      check_kv_bits(bits, /*allow_none=*/false);  // names --kv-bits
+      stored.push_back(c);
+    }
+  }
+  return stored;
 }
 
 std::string fmt_seconds(double s) {

@@ -7,6 +7,7 @@
 
 #include "core/util/error.h"
 #include "core/util/json-util.h"
+#include "core/util/file-tree.h"
 
 namespace fs = std::filesystem;
 
@@ -47,6 +48,12 @@ std::string param_text(const nlohmann::json& params, const char* key, const std:
 
 }  // namespace
 
+std::string ReportRow::scheme() const {
+  const bool set = kv_bits == "16" || kv_bits == "8" || kv_bits == "4" || kv_bits == "2";
+  if (method != "full" && set) return cat(method, " ", kv_bits, "b", hadamard ? " had" : "");
+  return method;
+}
+
 std::vector<std::string> find_summaries(const std::vector<std::string>& inputs) {
   std::vector<std::string> out;
   for (const auto& in : inputs) {
@@ -62,8 +69,8 @@ std::vector<std::string> find_summaries(const std::vector<std::string>& inputs) 
       continue;
     }
     std::vector<fs::path> subdirs;
-    for (const auto& e : fs::directory_iterator(p, ec))
-      if (e.is_directory()) subdirs.push_back(e.path());
+    for (const std::string& name : list_directory(p.string()))  // core/util/file-tree.h: why
+      if (fs::is_directory(p / name, ec)) subdirs.push_back(p / name);
     std::sort(subdirs.begin(), subdirs.end());
     KVSVD_CHECK(!subdirs.empty(), (p / "summary.json").string(),
                 ": missing (not an evaluate run folder, and no run folders inside)");
@@ -123,9 +130,15 @@ std::vector<ReportRow> load_summary(const std::string& path) {
       row.profile_method = param_text(params, "profile_method", where);
       row.chunk_size = param_text(params, "chunk_size", where);
       row.chunk_ratio = param_text(params, "compression_ratio", where);
+      row.kv_bits = param_text(params, "kv_bits", where);
+      row.quant_group = param_text(params, "quant_group", where);
+      row.residual = param_text(params, "residual", where);
+      row.hadamard = json_has(params, "hadamard") && params["hadamard"].is_boolean() &&
+                     params["hadamard"].get<bool>();
       // Zeros mean "not used by this method" in the summary format.
-      for (std::string* s : {&row.key_rank, &row.chunk_size, &row.chunk_ratio})
+      for (std::string* s : {&row.key_rank, &row.chunk_size, &row.chunk_ratio, &row.quant_group})
         if (*s == "0") s->clear();
+      if (row.method != "quant" && row.residual == "0") row.residual.clear();
     }
     row.kv_bytes_per_token = json_number(r, "kv_bytes_per_token", where);
     row.compression_ratio = json_number(r, "compression_ratio_vs_full", where);

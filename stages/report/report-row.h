@@ -18,6 +18,10 @@ struct ReportRow {
   std::string profile_method;
   std::string chunk_size;
   std::string chunk_ratio;  // the chunked method's target compression ratio parameter
+  std::string kv_bits;      // storage bits of what the cache holds (dtype bits when unquantized)
+  std::string quant_group;  // "" unless quantized to 8/4/2 bits
+  std::string residual;     // quant: newest tokens kept exact
+  bool hadamard = false;    // svd coefficients rotated before quantizing
   // Required figures.
   double kv_bytes_per_token = 0;
   double compression_ratio = 0;  // compression_ratio_vs_full
@@ -31,6 +35,9 @@ struct ReportRow {
   bool recommended = false;
 
   std::string id() const { return run + "/" + label; }
+  // The method and its storage: "svd 16b", "svd 4b had", "quant 2b", "chunked 8b"; the method
+  // alone for full and for caches stored in a dtype wider than 16 bits.
+  std::string scheme() const;
 };
 
 // The summary.json files named by `inputs`: a summary.json itself, a run folder holding one, or a

@@ -10,6 +10,7 @@
 
 #include "core/util/error.h"
 #include "core/util/json-util.h"
+#include "stages/report/equal-memory.h"
 
 namespace fs = std::filesystem;
 
@@ -135,13 +136,15 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
   {
     std::string csv =
         "group,run,label,method,key_rank,value_ranks,policy,profile_method,chunk_size,chunk_ratio,"
+        "kv_bits,quant_group,residual,hadamard,"
         "kv_bytes_per_token,compression_ratio_vs_full,perplexity,delta_perplexity,"
         "rel_ppl_increase,kl_mean,top1_agreement,gen_token_agreement,gen_prefix_match,"
         "prefill_tokens_per_s,decode_tokens_per_s,pareto,recommended,source\n";
     for (const auto& r : rows) {
       const std::vector<std::string> f = {
           r.group, r.run, r.label, r.method, r.key_rank, r.value_ranks, r.policy, r.profile_method,
-          r.chunk_size, r.chunk_ratio, num(r.kv_bytes_per_token), num(r.compression_ratio),
+          r.chunk_size, r.chunk_ratio, r.kv_bits, r.quant_group, r.residual,
+          r.hadamard ? "1" : "0", num(r.kv_bytes_per_token), num(r.compression_ratio),
           num(r.perplexity), num(r.delta_perplexity), num(r.rel_ppl_increase), num(r.kl_mean),
           num(r.top1_agreement), num(r.gen_token_agreement), num(r.gen_prefix_match),
           num(r.prefill_tokens_per_s), num(r.decode_tokens_per_s), r.pareto ? "1" : "0",
@@ -164,14 +167,15 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
     for (const auto& rec : recs) {
       const std::string base = recs.size() == 1 ? "ppl-vs-kv-bytes" : "ppl-vs-kv-bytes-" + slug(rec.group);
       std::vector<std::string> methods;
+      // One series per scheme (method + storage bits), so quantized variants stand apart.
       for (const auto& r : rows)
-        if (r.group == rec.group && std::find(methods.begin(), methods.end(), r.method) == methods.end())
-          methods.push_back(r.method);
+        if (r.group == rec.group && std::find(methods.begin(), methods.end(), r.scheme()) == methods.end())
+          methods.push_back(r.scheme());
       std::string dat = "# kv_bytes_per_token perplexity label; one block per method, then the Pareto front\n";
       for (const auto& m : methods) {
         dat += "# method " + m + "\n";
         for (const auto& r : rows)
-          if (r.group == rec.group && r.method == m)
+          if (r.group == rec.group && r.scheme() == m)
             dat += cat(num(r.kv_bytes_per_token), " ", num(r.perplexity), " \"", r.id(), "\"\n");
         dat += "\n\n";
       }
@@ -281,6 +285,13 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
                 fmt(r.decode_tokens_per_s, 1), " |\n");
     }
     md += "\n";
+  }
+  {
+    // The equal-memory view: pairs of similar KV bytes across schemes, best at 2x/4x/8x.
+    const double tolerance = 0.05;
+    const std::vector<MemoryPair> pairs = equal_memory_pairs(rows, tolerance);
+    write_file(dir / "equal-memory.csv", equal_memory_csv(rows, pairs));
+    md += equal_memory_markdown(rows, pairs, best_at_reductions(rows, {2, 4, 8}), tolerance);
   }
   if (opt.plots) {
     md += "## Plots\n\n";

@@ -7,6 +7,7 @@
 
 #include "core/util/error.h"
 #include "core/util/json-util.h"
+#include "core/util/text-parse.h"
 #include "core/util/yaml-util.h"
 #include "stages/report/sweep-vocab.h"
 
@@ -19,10 +20,10 @@ namespace {
 // How a key's value is read and checked.
 enum class Kind {
   PosInt, NonNegInt, PosNumber, UnitOpen, Unit, Path, Ranks, Policy, Format, ProfileMethod,
-  Method, Profile, Dataset, Args, Name,
+  Method, Profile, Dataset, Args, Name, Bits, Bool,
 };
 // Which cache methods read an evaluate key (see SweepMethodUse).
-enum class Use { All, Ranks, Chunks, Profile };
+enum class Use { All, Ranks, Chunks, Profile, Quant, Residual };
 
 // One table per job kind: the YAML key, the stage flag it becomes, how it is checked, and the
 // prefix it gets in generated run names. Flags are emitted in table order.
@@ -45,6 +46,10 @@ const std::vector<KeyRow>& eval_keys() {
       {"policy", "--policy", Kind::Policy, Use::Ranks, ""},
       {"chunk_size", "--chunk-size", Kind::PosInt, Use::Chunks, "c"},
       {"compression_ratio", "--compression-ratio", Kind::PosNumber, Use::Chunks, "x"},
+      {"kv_bits", "--kv-bits", Kind::Bits, Use::Quant, ""},
+      {"quant_group", "--quant-group", Kind::PosInt, Use::Quant, "g"},
+      {"residual", "--residual", Kind::NonNegInt, Use::Residual, "r"},
+      {"hadamard", "--hadamard", Kind::Bool, Use::Ranks, ""},
       {"seq_len", "--seq-len", Kind::PosInt, Use::All, "L"},
       {"stride", "--stride", Kind::PosInt, Use::All, "s"},
       {"max_windows", "--max-windows", Kind::PosInt, Use::All, "w"},
@@ -235,6 +240,18 @@ Value parse_value(const KeyRow& row, const YAML::Node& node, const Context& ctx)
       const std::string s = yaml_string(node, what, ctx.source);
       check_name(s, what, v.where);
       one(s, s);
+      break;
+    }
+    case Kind::Bits: {
+      const int64_t n = yaml_int(node, what, ctx.source);
+      check_sweep_kv_bits(n, v.where);
+      one(std::to_string(n), cat(n, "b"));
+      break;
+    }
+    case Kind::Bool: {
+      // Emitted as the flag itself (--hadamard) or its negation (--no-hadamard).
+      const bool b = to_bool(yaml_string(node, what, ctx.source), v.where);
+      one(b ? "true" : "false", b ? "had" : "");
       break;
     }
     case Kind::Args: {
@@ -444,6 +461,8 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
         case Use::Ranks: return use.ranks;
         case Use::Chunks: return use.chunks;
         case Use::Profile: return use.needs_profile;
+        case Use::Quant: return use.quant;
+        case Use::Residual: return use.residual;
       }
       return false;
     };
@@ -492,7 +511,10 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
           continue;
         if (!eff.count(row.key)) continue;
         const Value& v = eff.at(row.key);
-        if (row.kind != Kind::Profile) {
+        if (row.kind == Kind::Bool) {
+          run.args.push_back(v.text[0] == "true" ? std::string(row.flag)
+                                                 : std::string("--no-") + (row.flag + 2));
+        } else if (row.kind != Kind::Profile) {
           if (row.flag[0]) run.args.push_back(row.flag);
           run.args.insert(run.args.end(), v.text.begin(), v.text.end());
         }

@@ -3,6 +3,7 @@
 #include "core/compress/profile-method.h"
 #include "core/compress/rank-plan.h"
 #include "core/kv/methods.h"
+#include "core/kv/quant-spec.h"
 #include "core/kv/rank-policy.h"
 #include "core/util/error.h"
 
@@ -27,11 +28,16 @@ SweepMethodUse sweep_method_use(const std::string& name, const std::string& wher
   rethrow_at(where, [&] { method = parse_kv_method(name, "method"); });
   // No default: a new cache method must say here which sweep keys it reads.
   switch (method) {
-    case KvMethod::Full: return SweepMethodUse{false, false, false};
-    case KvMethod::Svd: return SweepMethodUse{true, true, false};
-    case KvMethod::Chunked: return SweepMethodUse{false, false, true};
+    case KvMethod::Full: return SweepMethodUse{false, false, false, false, false};
+    case KvMethod::Svd: return SweepMethodUse{true, true, false, true, false};
+    case KvMethod::Chunked: return SweepMethodUse{false, false, true, true, false};
+    case KvMethod::Quant: return SweepMethodUse{false, false, false, true, true};
   }
   fail(cat(where, ": internal: method '", name, "' has no sweep key table"));
+}
+
+void check_sweep_kv_bits(int64_t bits, const std::string& where) {
+  rethrow_at(where, [&] { check_kv_bits(bits, /*allow_none=*/true, "kv_bits"); });
 }
 
 void check_profile_method(const std::string& name, const std::string& where) {

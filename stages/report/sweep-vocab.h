@@ -1,6 +1,7 @@
 // The names a sweep may use (methods, policies, formats, ranks), checked against the CLI's own
 // tables where they exist: this file is the single place where a new table gets hooked in.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,11 +13,16 @@ struct SweepMethodUse {
   bool needs_profile = false;  // reads a profile store (--store)
   bool ranks = false;          // key_rank, value_ranks, policy
   bool chunks = false;         // chunk_size, compression_ratio
+  bool quant = false;          // kv_bits, quant_group
+  bool residual = false;       // residual (the quant baseline's exact recent tokens)
 };
 
 // Checks `name` against the evaluate --method table (core/kv/methods.h) and returns its use.
 // `where` ("sweep.yaml:12") prefixes errors.
 SweepMethodUse sweep_method_use(const std::string& name, const std::string& where);
+
+// kv_bits: 0 | 16 | 8 | 4 | 2, the check of core/kv/quant-spec.h.
+void check_sweep_kv_bits(int64_t bits, const std::string& where);
 
 // Profile basis method: the table of core/compress/profile-method.h.
 void check_profile_method(const std::string& name, const std::string& where);

@@ -43,7 +43,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Independent count of a quant cache layer after S tokens: key blocks (d channels × G tokens per
 // block row, one fp16 scale + zero per channel), values (per token, groups of G channels), exact
-// tails in float32.
+// tails in fp16.
 int64_t quant_layer_bytes(int64_t S, int64_t bits, int64_t G, int64_t R) {
   const LlamaConfig c = tiny_config();
   const int64_t H = c.num_kv_heads, d = c.head_dim;
@@ -56,7 +56,7 @@ int64_t quant_layer_bytes(int64_t S, int64_t bits, int64_t G, int64_t R) {
     b += H * blocks * (ceil_div(d * G * bits, 8) + d * 2 * 2);
     b += H * vq * (ceil_div(d * bits, 8) + ceil_div(d, std::min(G, d)) * 2 * 2);
   }
-  b += H * (S - kq) * d * 4 + H * (S - vq) * d * 4;
+  b += H * (S - kq) * d * 2 + H * (S - vq) * d * 2;
   return b;
 }
 
@@ -99,9 +99,12 @@ TEST_CASE("quant cache: prefill equals token-by-token decode; error grows as bit
   }
   CHECK(err[0] < err[1]);
   CHECK(err[1] < err[2]);
-  // With the residual window covering the whole sequence nothing is quantized: exact.
+  // With the residual window covering the whole sequence nothing is quantized: exact up to the
+  // 16-bit storage of the residual, far below the 8-bit error.
   auto q = quant_cache(2, 4, 64);
-  CHECK(max_diff(logits_of(m, *q, toks, 50), ref) < 1e-4);
+  const double exact = (logits_of(m, *q, toks, 50) - ref).abs().mean().item<double>();
+  CHECK(exact < 0.2 * err[0]);
+  CHECK(max_diff(logits_of(m, *q, toks, 50), ref) < 2e-2);
 }
 
 TEST_CASE("quant cache: layer_bytes equals packed codes + fp16 scales/zeros + exact tails", "[quant]") {
@@ -145,7 +148,7 @@ TEST_CASE("quant cache holds no full-precision copy of a long history", "[quant]
   const LlamaConfig c = tiny_config();
   const int64_t exact_tokens = (S - q->quantized_keys(S)) + (S - q->quantized_values(S));
   CHECK(exact_tokens <= 16 + 15 + 16);
-  CHECK(quant_layer_bytes(S, 2, 16, 16) - exact_tokens * c.num_kv_heads * c.head_dim * 4 <
+  CHECK(quant_layer_bytes(S, 2, 16, 16) - exact_tokens * c.num_kv_heads * c.head_dim * 2 <
         fb / 8);
 }
 
@@ -211,12 +214,12 @@ TEST_CASE("chunked factors stored quantized", "[quant]") {
   CHECK(max_diff(logits_of(m, *q8, toks, 11), logits_of(m, *q8, toks, 40)) < 1e-4);
   // 5 closed chunks of rank 2: U S rows [8 × 2] and Vᵀ rows [2 × 16] for keys and values at 8 bits
   // (1 byte per code, one group of 2 / four groups of 4 → fp16 scale + zero each), open buffers
-  // [8, 16] float32 for keys and values.
+  // [8, 16] fp16 for keys and values.
   q8->reset();
   m.forward(toks, *q8);
   const int64_t H = c.num_kv_heads;
   const int64_t chunk = 2 * H * (8 * (2 + 1 * 4) + 2 * (16 + 4 * 4));
-  CHECK(q8->layer_bytes()[0] == 5 * chunk + 2 * H * 8 * 16 * 4);
+  CHECK(q8->layer_bytes()[0] == 5 * chunk + 2 * H * 8 * 16 * 2);
 }
 
 TEST_CASE("quantized caches: bad flags are errors naming the flag", "[quant]") {
