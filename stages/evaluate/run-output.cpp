@@ -13,6 +13,7 @@
 
 #include "core/util/error.h"
 #include "core/util/json-util.h"
+#include "core/util/file-tree.h"
 
 namespace kvsvd {
 
@@ -118,11 +119,10 @@ std::map<int64_t, std::vector<WindowRecord>> read_partial_windows(
   const fs::path dir(partial_dir(out));
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return done;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
+  for (const std::string& name : list_directory(dir.string())) {
     // Only finished files: "w<digits>.json" (a temp name carries a ".tmp.<pid>" suffix).
     if (name.size() < 7 || name[0] != 'w' || name.substr(name.size() - 5) != ".json") continue;
-    const std::string path = entry.path().string();
+    const std::string path = (dir / name).string();
     const nlohmann::json j = load_json_file(path);
     KVSVD_CHECK(json_string(j, "run_key", path) == run_key, path,
                 ": written by an evaluation of other inputs or options (model, store, dataset, "
@@ -144,9 +144,8 @@ std::map<int64_t, std::vector<WindowRecord>> read_partial_windows(
 }
 
 void clear_partial(const std::string& out) {
-  std::error_code ec;
-  fs::remove_all(partial_dir(out), ec);
-  KVSVD_CHECK(!ec, "cannot remove ", partial_dir(out), ": ", ec.message());
+  std::string why;
+  KVSVD_CHECK(remove_tree(partial_dir(out), &why), "cannot remove ", partial_dir(out), ": ", why);
 }
 
 std::string utc_now_iso() {

@@ -22,6 +22,7 @@
 #include "stages/evaluate/run-output.h"
 #include "support/catch.h"
 #include "unit/evaluate/bundled-fixture.h"
+#include "core/util/file-tree.h"
 
 using namespace kvsvd;
 namespace fs = std::filesystem;
@@ -248,5 +249,5 @@ TEST_CASE("a store of another model is refused on every rank", "[evaluate][mpi]"
   CHECK_FALSE(fs::exists(scratch(comm) + "/bad-run/summary.json"));
   comm.barrier();
   if (comm.is_root() && std::getenv("KVSVD_KEEP_TEST_FILES") == nullptr)
-    fs::remove_all(scratch(comm));
+    kvsvd::remove_tree(scratch(comm));
 }

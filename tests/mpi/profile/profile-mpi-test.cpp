@@ -22,6 +22,7 @@
 #include "stages/profile/profile-stage.h"
 #include "stages/profile/profile-wire.h"
 #include "support/catch.h"
+#include "core/util/file-tree.h"
 
 using namespace kvsvd;
 using kvsvd_test::RandomLlamaSpec;
@@ -44,7 +45,7 @@ struct SharedDir {
   }
   ~SharedDir() {
     comm.barrier();
-    if (comm.is_root()) std::filesystem::remove_all(path);
+    if (comm.is_root()) kvsvd::remove_tree(path);
   }
   std::string operator/(const std::string& name) const { return path + "/" + name; }
 };

@@ -10,6 +10,7 @@
 #include "core/data/tokenize-documents.h"
 #include "core/util/error.h"
 #include "support/catch.h"
+#include "core/util/file-tree.h"
 
 using namespace kvsvd;
 using Ids = TokenIds;
@@ -25,8 +26,7 @@ struct TempDir {
     std::filesystem::create_directories(path);
   }
   ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
+    kvsvd::remove_tree(path.string());  // not std::filesystem::remove_all: core/util/file-tree.h
   }
   std::string write(const std::string& name, const std::string& text) const {
     const auto p = path / name;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include "core/util/file-tree.h"
 
 namespace kvsvd::test {
 
@@ -20,8 +21,7 @@ struct TempDir {
     std::filesystem::create_directories(path);
   }
   ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
+    kvsvd::remove_tree(path.string());  // not std::filesystem::remove_all: core/util/file-tree.h
   }
   std::string write(const std::string& name, const std::string& text) const {
     const auto p = path / name;
