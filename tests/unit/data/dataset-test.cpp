@@ -10,30 +10,14 @@
 #include "core/data/tokenize-documents.h"
 #include "core/util/error.h"
 #include "support/catch.h"
-#include "core/util/file-tree.h"
+#include "support/temp-dir.h"
 
 using namespace kvsvd;
 using Ids = TokenIds;
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() /
-           ("kvsvd-data-" + std::to_string(rd()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    kvsvd::remove_tree(path.string());  // not std::filesystem::remove_all: core/util/file-tree.h
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    const auto p = path / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-};
+using kvsvd::test::TempDir;
 
 template <typename Fn>
 std::string error_of(Fn&& fn) {

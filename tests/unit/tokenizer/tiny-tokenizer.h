@@ -7,28 +7,9 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
-#include "core/util/file-tree.h"
+#include "support/temp-dir.h"
 
 namespace kvsvd::test {
-
-// A temporary folder removed when the object dies.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() /
-           ("kvsvd-tok-" + std::to_string(rd()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    kvsvd::remove_tree(path.string());  // not std::filesystem::remove_all: core/util/file-tree.h
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    const auto p = path / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-};
 
 // Vocabulary in byte-level spelling ("Ġ" is the space byte). Merges, by rank:
 //   h e, l l, he ll, hell o, Ġ w, o r, Ġw or, l d, Ġwor ld, l o
