@@ -10,3 +10,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 start=$(date +%s)
 ctest --test-dir "$build" --output-on-failure -j "${CTEST_JOBS:-2}" "$@"
 echo "tests: done in $(( $(date +%s) - start )) s"
+# Then the fast unit tests and the fuzz targets again under ASan + UBSan + _GLIBCXX_ASSERTIONS
+# (one extra clang build dir, build-asan; see the script for what it leaves out).
+# KVSVD_SKIP_SANITIZE=1 skips it.
+"$root/scripts/test-sanitize.sh"
