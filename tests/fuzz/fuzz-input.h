@@ -13,13 +13,23 @@
 
 namespace kvsvd::fuzz {
 
-// A scratch folder private to this process (libFuzzer -jobs/-workers run several at once).
+inline std::filesystem::path scratch_path() {
+  const char* tmp = std::getenv("TMPDIR");
+  return std::filesystem::path(tmp && *tmp ? tmp : "/tmp") /
+         ("kvsvd-fuzz-" + std::to_string(::getpid()));
+}
+
+// A scratch folder private to this process (libFuzzer -jobs/-workers/-fork run several at once),
+// removed at a normal exit (a crash leaves it for inspection).
 inline const std::filesystem::path& scratch_dir() {
   static const std::filesystem::path dir = [] {
-    const char* tmp = std::getenv("TMPDIR");
-    std::filesystem::path d = std::filesystem::path(tmp && *tmp ? tmp : "/tmp") /
-                              ("kvsvd-fuzz-" + std::to_string(::getpid()));
+    std::filesystem::path d = scratch_path();
     std::filesystem::create_directories(d);
+    // Recomputes the path: the handler may run after `dir` itself is destroyed.
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(scratch_path(), ec);
+    });
     return d;
   }();
   return dir;
