@@ -211,7 +211,11 @@ TEST_CASE("chunked factors stored quantized", "[quant]") {
   const double e2 = (logits_of(m, *q2, toks, 40) - ref).abs().mean().item<double>();
   CHECK(e8 > 0);
   CHECK(e8 < e2);
-  CHECK(max_diff(logits_of(m, *q8, toks, 11), logits_of(m, *q8, toks, 40)) < 1e-4);
+  // Blocks of 11 against one block of 40: the K/V rows come from GEMMs of different shapes, and
+  // on LibTorch 2.11 those round differently in the last bits, which can move an 8-bit code by
+  // one step (logits 1.3e-3 apart there; 1e-4 on LibTorch 1.13). One step of 8 bits stays far
+  // below the quantization error itself (e8).
+  CHECK(max_diff(logits_of(m, *q8, toks, 11), logits_of(m, *q8, toks, 40)) < 1e-2);
   // 5 closed chunks of rank 2: U S rows [8 × 2] and Vᵀ rows [2 × 16] for keys and values at 8 bits
   // (1 byte per code, one group of 2 / four groups of 4 → fp16 scale + zero each), open buffers
   // [8, 16] fp16 for keys and values.
