@@ -89,8 +89,8 @@ Bench open_bench(const BenchOptions& o) {
     const ProfileStoreReader reader = ProfileStoreReader::open(o.store);
     const StoreHeader& h = reader.header();
     const LlamaConfig& cfg = b.model->config();
-    KVSVD_CHECK(h.num_layers == cfg.num_layers, "--store ", o.store, ": ", h.num_layers,
-                " layers, the model has ", cfg.num_layers);
+    reader.check_model_dims(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, cfg.num_heads,
+                            cfg.hidden_size);
     std::vector<LayerProfile> layers;
     for (int64_t l = 0; l < cfg.num_layers; ++l) layers.push_back(reader.read_layer(l));
     b.profile = with_fused_output(make_kv_profile(layers, cfg, dtype, device), *b.model);

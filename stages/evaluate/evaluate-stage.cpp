@@ -342,6 +342,9 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
       const StoreHeader& h = reader.header();
       KVSVD_CHECK(h.num_layers == cfg.num_layers, "--store ", o.store, ": ", h.num_layers,
                   " layers, the model has ", cfg.num_layers);
+      // Every dim before any dataset is read (a store of another model is refused by name).
+      reader.check_model_dims(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, cfg.num_heads,
+                              cfg.hidden_size);
       store->profile_method = profile_config_string(h, "method");
       store->key_space = profile_config_string(h, "key_space");
       KVSVD_CHECK(h.value_rank_names.size() == h.value_rank_values.size(), "--store ", o.store,
