@@ -132,6 +132,26 @@ TEST_CASE("report: merged table, Pareto front and the recommendation") {
   CHECK(rows3["svd-a"]["pareto"] == "0");  // same bytes, higher perplexity: dominated
 }
 
+TEST_CASE("report: the full baseline every run measured is shown once") {
+  Scratch s("baseline-once");
+  write_summary(s.dir / "runs/a", {{"full", "full", 1000, 10.0}, {"svd-a", "svd", 400, 10.3}});
+  write_summary(s.dir / "runs/b", {{"full", "full", 1000, 10.0}, {"chunked", "chunked", 500, 10.2}});
+  const CliResult r = kvsvd({"report", "runs", "--out", "rep", "--no-plots"}, s.dir);
+  INFO(r.out);
+  REQUIRE(r.rc == 0);
+  CHECK(contains(r.out, "1 repeated full baseline row(s) shown once"));
+  std::ifstream csv(s.dir / "rep/table.csv");
+  std::string line;
+  int full_rows = 0, lines = 0;
+  while (std::getline(csv, line)) {
+    ++lines;
+    if (line.find("full/full") != std::string::npos || line.find(",full,") != std::string::npos)
+      ++full_rows;
+  }
+  CHECK(lines == 4);  // header + full + svd-a + chunked
+  CHECK(full_rows == 1);
+}
+
 TEST_CASE("report: none meets both, with the closest candidates") {
   Scratch s("none");
   write_runs(s.dir);
