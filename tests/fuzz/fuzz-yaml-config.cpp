@@ -14,12 +14,11 @@
 using namespace kvsvd;
 
 namespace {
-// OPEN FINDING (results/fuzz/long-run-2026-11-23.md, regressions/open/): a YAML string value
-// with invalid UTF-8 (a Latin-1 path, say) is accepted by the loaders, and the options' JSON
-// then throws nlohmann type_error 316 when dumped (evaluate writes it into summary.json at the
-// END of a run). The fix belongs in core/util/yaml-util (yaml_string) or the stages, which this
-// fuzz work does not own; until then this one error is tolerated so the fuzzer keeps looking
-// for others.
+// FIXED FINDING (results/fuzz/long-run-2026-11-23.md, regressions/yaml-config/invalid-utf8-*):
+// a YAML string value with invalid UTF-8 (a Latin-1 path, say) was accepted by the loaders, and
+// the options' JSON then threw nlohmann type_error 316 when dumped (evaluate writes it into
+// summary.json at the END of a run). yaml_string now refuses it naming the line. The sweep
+// planner still reads a few scalars directly, so the dump stays tolerant of that one error.
 void dump_options(const nlohmann::json& j) {
   try {
     (void)j.dump();
