@@ -12,7 +12,8 @@
 #            logits of full against transformers' on 2 windows, plus the copy bandwidth
 #   decode   tokens/s at batch 1/16 and 2K/4K/16K context, full and svd (post-RoPE) against
 #            transformers' generate; peak memory, KV bytes per token, the bandwidth bound
-#            (DECODE_METHODS picks among "full svd hf"; DECODE_BATCHES, DECODE_CONTEXTS lists)
+#            (DECODE_METHODS picks among "full graph svd hf", default "full svd hf"; graph: full
+#            with each step one CUDA graph replay; DECODE_BATCHES, DECODE_CONTEXTS lists)
 #   scale    profile and evaluate at 1 rank and at one rank per GPU (NCCL), results compared
 # Inputs: .carry/bench/{sotu.txt,tokenizer.json} (the corpus and Llama-3 tokenizer, carried).
 # Every figure goes to $OUT/results.jsonl (one JSON object per line, tagged with "bench"), every
@@ -129,6 +130,8 @@ phase_decode() {
     case $m in
       full) record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 \
               --method full "${grid[@]}" ;;
+      graph) record decode-graph "$kvsvd" bench decode --model "$ckpt" --device cuda \
+               --dtype bfloat16 --method full --cuda-graph "${grid[@]}" ;;
       svd) record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 \
              --method svd --store "$work/pca-post.h5" "${grid[@]}" ;;
       hf) record decode-hf hf decode "$ckpt" "${DECODE_BATCHES:-1,16}" \

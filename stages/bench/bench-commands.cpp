@@ -49,6 +49,9 @@ void register_bench_commands(CLI::App& app) {
   dec->add_option("--batches", o->batches, "batch sizes (a list; default --batch)")->delimiter(',');
   dec->add_option("--new-tokens", o->new_tokens, "greedy steps timed");
   dec->add_option("--seed", o->seed, "seed of the random context");
+  dec->add_flag("--cuda-graph", o->cuda_graph,
+                "full cache of static shapes, each decode step recorded once as a CUDA graph "
+                "and replayed; also checks the tokens against eager decode");
   dec->callback([o] {
     const int rc = run_command("bench decode", [&] { run_bench_decode(*o); });
     if (rc != 0) throw CLI::RuntimeError(rc);

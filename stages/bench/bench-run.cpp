@@ -17,12 +17,19 @@
 #include "core/eval/peak-memory.h"
 #include "core/eval/perplexity.h"
 #include "core/kv/full-cache.h"
+#include "core/kv/static-cache.h"
 #include "core/kv/svd-cache.h"
 #include "core/model/aten-device.h"
 #include "core/store/profile-store.h"
 #include "core/util/error.h"
 #include "core/util/file-fingerprint.h"
 #include "stages/bench/bench-options.h"
+
+#if KVSVD_HAVE_CUDA
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 
 namespace kvsvd {
@@ -195,6 +202,87 @@ void run_bench_prefill(const BenchOptions& o) {
   emit(o, j);
 }
 
+namespace {
+
+// Greedy decode with each step one CUDA graph replay over a StaticFullCache, and the same steps
+// eager on a FullCache for the token check. prompt: [B, C] int64 (CPU).
+void graph_decode(const Bench& b, const at::Tensor& prompt, int64_t steps, nlohmann::json* out) {
+#if KVSVD_HAVE_CUDA
+  const LlamaModel& m = *b.model;
+  const at::Device device = m.device();
+  KVSVD_CHECK(device.is_cuda(), "--cuda-graph needs --device cuda");
+  KVSVD_CHECK(b.method == KvMethod::Full, "--cuda-graph is implemented for --method full");
+  const int64_t B = prompt.size(0), C = prompt.size(1);
+  constexpr int64_t kWarm = 2;  // eager steps before recording (lazy initialisation happens there)
+  auto prefill = [&](KvCache& cache) {
+    at::Tensor logits;
+    for (int64_t p = 0; p < C; p += 4096)
+      logits = m.forward(prompt.narrow(1, p, std::min<int64_t>(4096, C - p)), cache, true);
+    return logits.argmax(-1);  // [B, 1]
+  };
+  // Eager reference tokens.
+  at::Tensor eager_ids = at::empty({B, kWarm + steps}, at::TensorOptions().dtype(at::kLong).device(device));
+  {
+    FullCache cache(m.config(), B, C + kWarm + steps + 1, m.dtype(), device);
+    at::Tensor next = prefill(cache);
+    for (int64_t s = 0; s < kWarm + steps; ++s) {
+      eager_ids.select(1, s).copy_(next.view({B}));
+      next = m.forward(next, cache, true, false).argmax(-1);
+    }
+  }
+  StaticFullCache cache(m.config(), B, C + kWarm + steps + 1, m.dtype(), device);
+  at::Tensor graph_ids = at::empty_like(eager_ids);
+  at::Tensor next = prefill(cache);
+  c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
+  side.synchronize();
+  sync(device);
+  {
+    c10::cuda::CUDAStreamGuard guard(side);
+    for (int64_t s = 0; s < kWarm; ++s) {
+      graph_ids.select(1, s).copy_(next.view({B}));
+      next = m.forward(next, cache, true, false).argmax(-1);
+    }
+  }
+  side.synchronize();
+  const int64_t len_before = cache.length();
+  at::Tensor static_next = next.clone();  // the graph's input and output: [B, 1]
+  at::cuda::CUDAGraph graph;
+  {
+    c10::cuda::CUDAStreamGuard guard(side);
+    graph.capture_begin();
+    at::Tensor logits = m.forward(static_next, cache, true, false);
+    static_next.copy_(logits.argmax(-1));
+    graph.capture_end();
+  }
+  cache.set_host_length(len_before);  // recording ran advance() on the host only
+  sync(device);
+  const auto t0 = Clock::now();
+  {
+    c10::cuda::CUDAStreamGuard guard(side);
+    for (int64_t s = 0; s < steps; ++s) {
+      graph_ids.select(1, kWarm + s).copy_(static_next.view({B}));
+      graph.replay();
+    }
+  }
+  side.synchronize();
+  const double d = seconds_since(t0);
+  cache.set_host_length(len_before + steps);
+  const double match =
+      graph_ids.eq(eager_ids).to(at::kDouble).mean().item<double>();  // token agreement
+  (*out)["decode_seconds"] = d;
+  (*out)["decode_tokens_per_s"] = static_cast<double>(B * steps) / d;
+  (*out)["ms_per_step"] = 1e3 * d / static_cast<double>(steps);
+  (*out)["kv_bytes_per_token"] =
+      static_cast<double>(cache.bytes()) / static_cast<double>(cache.capacity() * B);
+  (*out)["graph_tokens_match_eager"] = match;
+#else
+  (void)b, (void)prompt, (void)steps, (void)out;
+  KVSVD_CHECK(false, "--cuda-graph: this kvsvd was built without CUDA");
+#endif
+}
+
+}  // namespace
+
 void run_bench_decode(const BenchOptions& o) {
   c10::NoGradGuard no_grad;
   Bench b = open_bench(o);
@@ -251,7 +339,16 @@ void run_bench_decode(const BenchOptions& o) {
       try {
         reset_peak_memory(device);
         nlohmann::json best;
-        for (int64_t rep = 0; rep < o.repeat; ++rep) {
+        if (o.cuda_graph) {
+          at::Generator gen = at::detail::getDefaultCPUGenerator();
+          {
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            gen.set_current_seed(o.seed);
+          }
+          graph_decode(b, at::randint(V, {batch, context}, gen, at::kLong), o.new_tokens, &best);
+          j["cuda_graph"] = true;
+        }
+        for (int64_t rep = 0; rep < (o.cuda_graph ? 0 : o.repeat); ++rep) {
           nlohmann::json r;
           run(batch, context, o.new_tokens, &r);
           if (rep == 0 || r["decode_seconds"].get<double>() < best["decode_seconds"].get<double>())

@@ -12,6 +12,7 @@
 #include "core/kv/chunked-cache.h"
 #include "core/kv/full-cache.h"
 #include "core/kv/kv-profile.h"
+#include "core/kv/static-cache.h"
 #include "core/kv/svd-cache.h"
 #include "core/model/llama.h"
 #include "core/util/error.h"
@@ -506,4 +507,35 @@ TEST_CASE("bfloat16 caches run and stay close to the bfloat16 full cache at full
   }
   svd.shrink_to_fit();  // decode grew the tensors by doubling
   CHECK(svd.layer_bytes()[0] == kBatch * c.num_kv_heads * 14 * (16 + 16) * 2 + 14 * 8);
+}
+
+TEST_CASE("static cache: prefill and decode equal the full cache's; decode reads the device length") {
+  const LlamaModel m = tiny_model(21);
+  const LlamaConfig& c = m.config();
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  const at::Tensor prompt = at::randint(c.vocab_size, {kBatch, 9}, gen, at::kLong);
+  FullCache full(c, kBatch, 0, at::kFloat, at::kCPU);
+  StaticFullCache st(c, kBatch, 16, at::kFloat, at::kCPU);
+  at::Tensor a = m.forward(prompt, full, true);
+  at::Tensor b = m.forward(prompt, st, true);
+  CHECK((a - b).abs().max().item<double>() < 1e-5);
+  at::Tensor next = a.argmax(-1);  // [B, 1]
+  for (int s = 0; s < 5; ++s) {
+    a = m.forward(next, full, true, false);
+    if (s == 3) st.set_host_length(0);  // a graph replay leaves the host length stale: no matter
+    b = m.forward(next, st, true, false);
+    if (s == 3) st.set_host_length(13);  // 9 prompt tokens + 4 steps
+    INFO("decode step " << s);
+    CHECK((a - b).abs().max().item<double>() < 1e-5);
+    next = a.argmax(-1);
+  }
+  CHECK(st.length() == 14);
+  CHECK(st.bytes() == 2 * c.num_layers * kBatch * c.num_kv_heads * 16 * c.head_dim * 4);
+  std::string msg;
+  try {
+    m.forward(at::zeros({kBatch, 3}, at::kLong), st, true);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find("exceed its capacity of 16") != std::string::npos);
 }
