@@ -204,8 +204,10 @@ void run_bench_prefill(const BenchOptions& o) {
 
 namespace {
 
-// Greedy decode with each step one CUDA graph replay over a StaticFullCache, and the same steps
-// eager on a FullCache for the token check. prompt: [B, C] int64 (CPU).
+// Decode with each step one CUDA graph replay over a StaticFullCache, timed, then checked against
+// eager decode on a FullCache. Random weights give near-flat logits where bf16 rounding alone
+// flips the argmax and free-running sequences part at once, so the check is teacher-forced: both
+// caches are fed the eager sequence and each step's prediction is compared. prompt: [B, C] int64.
 void graph_decode(const Bench& b, const at::Tensor& prompt, int64_t steps, nlohmann::json* out) {
 #if KVSVD_HAVE_CUDA
   const LlamaModel& m = *b.model;
@@ -220,38 +222,46 @@ void graph_decode(const Bench& b, const at::Tensor& prompt, int64_t steps, nlohm
       logits = m.forward(prompt.narrow(1, p, std::min<int64_t>(4096, C - p)), cache, true);
     return logits.argmax(-1);  // [B, 1]
   };
-  // Eager reference tokens.
-  at::Tensor eager_ids = at::empty({B, kWarm + steps}, at::TensorOptions().dtype(at::kLong).device(device));
+  // Eager: ids[:, s] is the input of step s, ids[:, s+1] its prediction.
+  const auto lopt = at::TensorOptions().dtype(at::kLong).device(device);
+  at::Tensor eager_ids = at::empty({B, kWarm + steps + 1}, lopt);
+  double first_step_diff = 0, first_step_scale = 0;
+  at::Tensor eager_first;  // eager logits of the first decode step [B, 1, V]
   {
     FullCache cache(m.config(), B, C + kWarm + steps + 1, m.dtype(), device);
     at::Tensor next = prefill(cache);
     for (int64_t s = 0; s < kWarm + steps; ++s) {
       eager_ids.select(1, s).copy_(next.view({B}));
-      next = m.forward(next, cache, true, false).argmax(-1);
+      at::Tensor logits = m.forward(next, cache, true, false);
+      if (s == 0) eager_first = logits;
+      next = logits.argmax(-1);
     }
+    eager_ids.select(1, kWarm + steps).copy_(next.view({B}));
   }
   StaticFullCache cache(m.config(), B, C + kWarm + steps + 1, m.dtype(), device);
-  at::Tensor graph_ids = at::empty_like(eager_ids);
-  at::Tensor next = prefill(cache);
+  at::Tensor predicted = at::empty({B, steps}, lopt);
+  prefill(cache);
   c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
-  side.synchronize();
   sync(device);
   {
     c10::cuda::CUDAStreamGuard guard(side);
     for (int64_t s = 0; s < kWarm; ++s) {
-      graph_ids.select(1, s).copy_(next.view({B}));
-      next = m.forward(next, cache, true, false).argmax(-1);
+      at::Tensor logits = m.forward(eager_ids.narrow(1, s, 1), cache, true, false);
+      if (s == 0) {
+        first_step_diff = (logits - eager_first).abs().max().item<double>();
+        first_step_scale = eager_first.abs().max().item<double>();
+      }
     }
   }
   side.synchronize();
   const int64_t len_before = cache.length();
-  at::Tensor static_next = next.clone();  // the graph's input and output: [B, 1]
+  at::Tensor static_in = eager_ids.narrow(1, kWarm, 1).clone();  // the graph's input [B, 1]
+  at::Tensor static_out = at::empty_like(static_in);             // and its prediction
   at::cuda::CUDAGraph graph;
   {
     c10::cuda::CUDAStreamGuard guard(side);
     graph.capture_begin();
-    at::Tensor logits = m.forward(static_next, cache, true, false);
-    static_next.copy_(logits.argmax(-1));
+    static_out.copy_(m.forward(static_in, cache, true, false).argmax(-1));
     graph.capture_end();
   }
   cache.set_host_length(len_before);  // recording ran advance() on the host only
@@ -260,21 +270,24 @@ void graph_decode(const Bench& b, const at::Tensor& prompt, int64_t steps, nlohm
   {
     c10::cuda::CUDAStreamGuard guard(side);
     for (int64_t s = 0; s < steps; ++s) {
-      graph_ids.select(1, kWarm + s).copy_(static_next.view({B}));
+      static_in.copy_(eager_ids.narrow(1, kWarm + s, 1));  // teacher-forced input
       graph.replay();
+      predicted.select(1, s).copy_(static_out.view({B}));
     }
   }
   side.synchronize();
   const double d = seconds_since(t0);
   cache.set_host_length(len_before + steps);
-  const double match =
-      graph_ids.eq(eager_ids).to(at::kDouble).mean().item<double>();  // token agreement
+  const at::Tensor expect = eager_ids.narrow(1, kWarm + 1, steps);
   (*out)["decode_seconds"] = d;
   (*out)["decode_tokens_per_s"] = static_cast<double>(B * steps) / d;
   (*out)["ms_per_step"] = 1e3 * d / static_cast<double>(steps);
   (*out)["kv_bytes_per_token"] =
       static_cast<double>(cache.bytes()) / static_cast<double>(cache.capacity() * B);
-  (*out)["graph_tokens_match_eager"] = match;
+  (*out)["graph_top1_agreement_teacher_forced"] =
+      predicted.eq(expect).to(at::kDouble).mean().item<double>();
+  (*out)["first_step_logits_max_abs_diff"] = first_step_diff;
+  (*out)["first_step_logits_max_abs"] = first_step_scale;
 #else
   (void)b, (void)prompt, (void)steps, (void)out;
   KVSVD_CHECK(false, "--cuda-graph: this kvsvd was built without CUDA");
