@@ -17,6 +17,7 @@
 #include "core/model/llama.h"
 #include "core/util/error.h"
 #include "support/catch.h"
+#include "support/tiny-llama.h"
 
 using namespace kvsvd;
 
@@ -24,52 +25,12 @@ namespace {
 
 constexpr int64_t kBatch = 2;
 
-LlamaConfig tiny_config() {
-  LlamaConfig c;
-  c.architecture = "LlamaForCausalLM";
-  c.vocab_size = 50;
-  c.hidden_size = 48;
-  c.intermediate_size = 64;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.head_dim = 16;
-  c.max_position_embeddings = 256;
-  c.rms_norm_eps = 1e-5;
-  c.rope.theta = 10000.0;
-  return c;
-}
-
-// Seeded random weights; `decay` > 0 scales input columns by exp(-decay * j), which gives the
-// K/V projections (and so the bases) a decaying spectrum.
-at::Tensor rand_w(at::Generator& gen, int64_t rows, int64_t cols, double decay = 0) {
-  at::Tensor w = at::randn({rows, cols}, gen, at::kFloat) / std::sqrt(static_cast<double>(cols));
-  if (decay > 0) w = w * at::exp(-decay * at::arange(cols, at::kFloat)) * 3.0;
-  return w;
-}
+LlamaConfig tiny_config() { return test::tiny_llama_config(); }
 
 LlamaModel tiny_model(uint64_t seed, double decay = 0) {
-  const LlamaConfig c = tiny_config();
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  LlamaWeights w;
-  const int64_t H = c.hidden_size;
-  w.embed = at::randn({c.vocab_size, H}, gen, at::kFloat);
-  w.final_norm = at::ones({H});
-  w.lm_head = rand_w(gen, c.vocab_size, H);
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    LayerWeights L;
-    L.attn_norm = at::ones({H}) + 0.1 * at::randn({H}, gen, at::kFloat);
-    L.wq = rand_w(gen, c.q_dim(), H, decay) * 2.0;
-    L.wk = rand_w(gen, c.kv_dim(), H, decay) * 2.0;
-    L.wv = rand_w(gen, c.kv_dim(), H, decay);
-    L.wo = rand_w(gen, H, c.q_dim());
-    L.mlp_norm = at::ones({H});
-    L.w_gate = rand_w(gen, c.intermediate_size, H);
-    L.w_up = rand_w(gen, c.intermediate_size, H);
-    L.w_down = rand_w(gen, H, c.intermediate_size);
-    w.layers.push_back(L);
-  }
-  return LlamaModel(c, std::move(w), at::kCPU, at::kFloat);
+  test::TinyLlamaOptions o;
+  o.decay = decay;
+  return test::tiny_llama(seed, o);
 }
 
 // weight_svd profile of every layer through core/compress, stored at key rank `key_rank` and
