@@ -17,25 +17,8 @@ kvsvd=$(realpath "${1:?usage: $0 KVSVD_BINARY REPO_ROOT}")
 root=$(realpath "${2:?usage: $0 KVSVD_BINARY REPO_ROOT}")
 model=$root/assets/models/sotu-llama-tiny
 data=$root/assets/datasets/sotu-heldout.jsonl
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export OMP_NUM_THREADS=1  # ranks share 2 cores in CI
-mpirun=(mpirun --oversubscribe --allow-run-as-root --bind-to none -x OMP_NUM_THREADS)
-work=$(mktemp -d /tmp/kvsvd-fault-evaluate.XXXXXX)
-mounted=
-cleanup() {
-  local p
-  for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
-  for p in $(pgrep -f -- "$work/"); do kill -9 "$p" 2>/dev/null; done  # this test's ranks
-  [ -n "$mounted" ] && umount "$mounted" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-t_start=$(date +%s)
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-outcome() { echo "outcome: $*"; }
+# shellcheck source=fault-helpers.sh
+source "$(dirname "$0")/fault-helpers.sh" fault-evaluate
 windows_in() { ls "$1/.partial/" 2>/dev/null | grep -c '^w.*\.json$'; }
 left_in() { (cd "$1" 2>/dev/null && ls -A | tr '\n' ' '; echo "(.partial: $(windows_in "$1") windows)"); }
 
@@ -43,16 +26,6 @@ left_in() { (cd "$1" 2>/dev/null && ls -A | tr '\n' ' '; echo "(.partial: $(wind
   { cat "$work/store.err"; echo "FAIL: profile for the store"; exit 1; }
 ev=("$kvsvd" evaluate --model "$model" --dataset "$data" --dataset-format jsonl --seq-len 32
     --max-windows 6 --method full,svd --store "$work/store.h5" --device cpu)
-
-rank_pid() {  # rank_pid PATTERN RANK (OpenMPI sets OMPI_COMM_WORLD_RANK in each rank)
-  local p
-  for p in $(pgrep -f -- "$1"); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
-      echo "$p"; return 0
-    fi
-  done
-  return 1
-}
 
 # same_figures A B: summary.json figures and windows.csv equal, timings/memory/provenance aside.
 same_figures() {
