@@ -7,36 +7,10 @@
 #include <cstdlib>
 
 #include "core/util/error.h"
+#include "stages/report/table-format.h"
 
 namespace kvsvd {
 namespace {
-
-std::string fmt(double x, int decimals) {
-  if (!std::isfinite(x)) return "-";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
-  return buf;
-}
-
-std::string num(double x) {
-  if (!std::isfinite(x)) return "";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.10g", x);
-  return buf;
-}
-
-std::string cell(const std::string& s) {
-  std::string out;
-  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
-  return out;
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
 
 std::vector<std::string> groups_of(const std::vector<ReportRow>& rows) {
   std::vector<std::string> g;
@@ -121,10 +95,10 @@ std::string equal_memory_csv(const std::vector<ReportRow>& rows, const std::vect
   for (const auto& p : pairs) {
     const ReportRow &a = rows[p.a], &b = rows[p.b];
     const std::vector<std::string> f = {
-        a.group, num(p.rel_gap), a.label, a.run, a.scheme(), num(a.kv_bytes_per_token),
-        num(reduction_vs_fp16(a, rows)), num(a.perplexity), num(a.gen_token_agreement), b.label,
-        b.run, b.scheme(), num(b.kv_bytes_per_token), num(reduction_vs_fp16(b, rows)),
-        num(b.perplexity), num(b.gen_token_agreement), better(a, b) ? "a" : "b"};
+        a.group, fmt_full(p.rel_gap), a.label, a.run, a.scheme(), fmt_full(a.kv_bytes_per_token),
+        fmt_full(reduction_vs_fp16(a, rows)), fmt_full(a.perplexity), fmt_full(a.gen_token_agreement), b.label,
+        b.run, b.scheme(), fmt_full(b.kv_bytes_per_token), fmt_full(reduction_vs_fp16(b, rows)),
+        fmt_full(b.perplexity), fmt_full(b.gen_token_agreement), better(a, b) ? "a" : "b"};
     for (size_t i = 0; i < f.size(); ++i) csv += (i ? "," : "") + csv_field(f[i]);
     csv += "\n";
   }
@@ -145,24 +119,24 @@ std::string equal_memory_markdown(const std::vector<ReportRow>& rows,
         "| runner-up (other method) | its reduction | its perplexity | its gen agree |\n";
   md += "|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|\n";
   for (const auto& p : picks) {
-    md += cat("| ", cell(p.group), " | ", fmt(p.target, 0), "x | ");
+    md += cat("| ", md_cell(p.group), " | ", fmt_fixed(p.target, 0), "x | ");
     if (p.best < 0) {
       md += "none | | | | | | | | | | |\n";
       continue;
     }
     const ReportRow& b = rows[p.best];
-    md += cat("`", cell(b.id()), "` | ", b.scheme(), " | ", fmt(b.kv_bytes_per_token, 0), " | ",
-              fmt(reduction_vs_fp16(b, rows), 2), "x | ", fmt(b.perplexity, 3), " | ",
-              fmt(100 * b.rel_ppl_increase, 2), "% | ", fmt(b.gen_token_agreement, 3), " | ");
+    md += cat("`", md_cell(b.id()), "` | ", b.scheme(), " | ", fmt_fixed(b.kv_bytes_per_token, 0), " | ",
+              fmt_fixed(reduction_vs_fp16(b, rows), 2), "x | ", fmt_fixed(b.perplexity, 3), " | ",
+              fmt_fixed(100 * b.rel_ppl_increase, 2), "% | ", fmt_fixed(b.gen_token_agreement, 3), " | ");
     if (p.runner_up < 0) {
       md += "none | | | |\n";
       continue;
     }
     const ReportRow& r = rows[p.runner_up];
-    md += cat("`", cell(r.id()), "` | ", fmt(reduction_vs_fp16(r, rows), 2), "x | ",
-              fmt(r.perplexity, 3), " | ", fmt(r.gen_token_agreement, 3), " |\n");
+    md += cat("`", md_cell(r.id()), "` | ", fmt_fixed(reduction_vs_fp16(r, rows), 2), "x | ",
+              fmt_fixed(r.perplexity, 3), " | ", fmt_fixed(r.gen_token_agreement, 3), " |\n");
   }
-  md += cat("\n### Pairs of similar KV memory (within ", fmt(100 * tolerance, 0),
+  md += cat("\n### Pairs of similar KV memory (within ", fmt_fixed(100 * tolerance, 0),
             "% bytes per token, different schemes)\n\n");
   if (pairs.empty()) return md + "No two configurations of different schemes are that close.\n\n";
   md += "Full list: [equal-memory.csv](equal-memory.csv). **Bold**: the lower perplexity of the pair.\n\n";
@@ -173,13 +147,13 @@ std::string equal_memory_markdown(const std::vector<ReportRow>& rows,
     const ReportRow &a = rows[p.a], &b = rows[p.b];
     const bool a_wins = better(a, b);
     auto ppl = [](const ReportRow& r, bool bold) {
-      return bold ? "**" + fmt(r.perplexity, 3) + "**" : fmt(r.perplexity, 3);
+      return bold ? "**" + fmt_fixed(r.perplexity, 3) + "**" : fmt_fixed(r.perplexity, 3);
     };
-    md += cat("| ", cell(a.group), " | `", cell(a.id()), "` | ", a.scheme(), " | ",
-              fmt(a.kv_bytes_per_token, 0), " | ", ppl(a, a_wins), " | ",
-              fmt(a.gen_token_agreement, 3), " | `", cell(b.id()), "` | ", b.scheme(), " | ",
-              fmt(b.kv_bytes_per_token, 0), " | ", ppl(b, !a_wins), " | ",
-              fmt(b.gen_token_agreement, 3), " | ", fmt(100 * p.rel_gap, 1), "% |\n");
+    md += cat("| ", md_cell(a.group), " | `", md_cell(a.id()), "` | ", a.scheme(), " | ",
+              fmt_fixed(a.kv_bytes_per_token, 0), " | ", ppl(a, a_wins), " | ",
+              fmt_fixed(a.gen_token_agreement, 3), " | `", md_cell(b.id()), "` | ", b.scheme(), " | ",
+              fmt_fixed(b.kv_bytes_per_token, 0), " | ", ppl(b, !a_wins), " | ",
+              fmt_fixed(b.gen_token_agreement, 3), " | ", fmt_fixed(100 * p.rel_gap, 1), "% |\n");
   }
   return md + "\n";
 }

@@ -11,41 +11,13 @@
 #include "core/util/error.h"
 #include "core/util/json-util.h"
 #include "stages/report/equal-memory.h"
+#include "stages/report/table-format.h"
 
 namespace fs = std::filesystem;
 
 namespace kvsvd {
 
 namespace {
-
-// Fixed decimals; NaN (not recorded) shows as `missing`.
-std::string fmt(double x, int decimals, const char* missing = "-") {
-  if (!std::isfinite(x)) return missing;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
-  return buf;
-}
-
-// Full precision for the CSV (empty when not recorded).
-std::string num(double x) {
-  if (!std::isfinite(x)) return "";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.10g", x);
-  return buf;
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-std::string md_cell(const std::string& s) {
-  std::string out;
-  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
-  return out;
-}
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
@@ -82,13 +54,13 @@ std::string ranks_text(const ReportRow& r) {
   return out.empty() ? "-" : out;
 }
 
-std::string pct(double x) { return fmt(100.0 * x, 2) + "%"; }
+std::string pct(double x) { return fmt_fixed(100.0 * x, 2) + "%"; }
 
 std::string describe(const ReportRow& r) {
   return cat("`", r.id(), "` (", r.method, ranks_text(r) == "-" ? "" : ", " + ranks_text(r),
-             r.policy.empty() ? "" : ", policy " + r.policy, "): ", fmt(r.kv_bytes_per_token, 0),
-             " KV bytes/token (", fmt(r.compression_ratio, 2), "x smaller than full), perplexity ",
-             fmt(r.perplexity, 3), " (", r.rel_ppl_increase >= 0 ? "+" : "", pct(r.rel_ppl_increase),
+             r.policy.empty() ? "" : ", policy " + r.policy, "): ", fmt_fixed(r.kv_bytes_per_token, 0),
+             " KV bytes/token (", fmt_fixed(r.compression_ratio, 2), "x smaller than full), perplexity ",
+             fmt_fixed(r.perplexity, 3), " (", r.rel_ppl_increase >= 0 ? "+" : "", pct(r.rel_ppl_increase),
              ")");
 }
 
@@ -144,10 +116,10 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
       const std::vector<std::string> f = {
           r.group, r.run, r.label, r.method, r.key_rank, r.value_ranks, r.policy, r.profile_method,
           r.chunk_size, r.chunk_ratio, r.kv_bits, r.quant_group, r.residual,
-          r.hadamard ? "1" : "0", num(r.kv_bytes_per_token), num(r.compression_ratio),
-          num(r.perplexity), num(r.delta_perplexity), num(r.rel_ppl_increase), num(r.kl_mean),
-          num(r.top1_agreement), num(r.gen_token_agreement), num(r.gen_prefix_match),
-          num(r.prefill_tokens_per_s), num(r.decode_tokens_per_s), r.pareto ? "1" : "0",
+          r.hadamard ? "1" : "0", fmt_full(r.kv_bytes_per_token), fmt_full(r.compression_ratio),
+          fmt_full(r.perplexity), fmt_full(r.delta_perplexity), fmt_full(r.rel_ppl_increase), fmt_full(r.kl_mean),
+          fmt_full(r.top1_agreement), fmt_full(r.gen_token_agreement), fmt_full(r.gen_prefix_match),
+          fmt_full(r.prefill_tokens_per_s), fmt_full(r.decode_tokens_per_s), r.pareto ? "1" : "0",
           r.recommended ? "1" : "0", r.source};
       for (size_t i = 0; i < f.size(); ++i) csv += (i ? "," : "") + csv_field(f[i]);
       csv += "\n";
@@ -176,11 +148,11 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
         dat += "# method " + m + "\n";
         for (const auto& r : rows)
           if (r.group == rec.group && r.scheme() == m)
-            dat += cat(num(r.kv_bytes_per_token), " ", num(r.perplexity), " \"", r.id(), "\"\n");
+            dat += cat(fmt_full(r.kv_bytes_per_token), " ", fmt_full(r.perplexity), " \"", r.id(), "\"\n");
         dat += "\n\n";
       }
       dat += "# Pareto front\n";
-      for (int i : rec.front) dat += cat(num(rows[i].kv_bytes_per_token), " ", num(rows[i].perplexity), "\n");
+      for (int i : rec.front) dat += cat(fmt_full(rows[i].kv_bytes_per_token), " ", fmt_full(rows[i].perplexity), "\n");
       write_file(dir / (base + ".dat"), dat);
       std::string gp = cat(
           "# Perplexity vs KV-cache bytes per token (", rec.group, "), written by kvsvd report.\n",
@@ -206,8 +178,8 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
       for (const auto& v : energy->value_levels) dat += " value_" + slug(v);
       dat += "\n";
       for (const auto& l : energy->layers) {
-        dat += cat(l.layer, " ", num(l.key));
-        for (double v : l.value) dat += " " + num(v);
+        dat += cat(l.layer, " ", fmt_full(l.key));
+        for (double v : l.value) dat += " " + fmt_full(v);
         dat += "\n";
       }
       write_file(dir / "energy-per-layer.dat", dat);
@@ -238,7 +210,7 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
   std::string md = "# kvsvd report\n\n";
   md += cat(rows.size(), " configurations from ", sources.size(), " evaluate run",
             sources.size() == 1 ? "" : "s", " (full figures: [table.csv](table.csv)).\n\n");
-  md += cat("## Recommendation\n\nTarget: KV memory reduced at least **", fmt(opt.target.min_reduction, 2),
+  md += cat("## Recommendation\n\nTarget: KV memory reduced at least **", fmt_fixed(opt.target.min_reduction, 2),
             "x** versus the full cache (`compression_ratio_vs_full`) with a perplexity increase of at most **",
             pct(opt.target.max_loss), "** (relative to the full cache). Best = fewest KV bytes per ",
             "token, ties broken by perplexity.\n\n");
@@ -278,11 +250,11 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
       const std::string mark = std::string(r.pareto ? "*" : "") + (r.recommended ? "R" : "");
       md += cat("| ", mark, " | ", md_cell(r.run), " | ", md_cell(r.label), " | ", md_cell(r.method),
                 " | ", md_cell(ranks_text(r)), " | ", md_cell(r.policy.empty() ? "-" : r.policy), " | ",
-                fmt(r.kv_bytes_per_token, 0), " | ", fmt(r.compression_ratio, 2), "x | ",
-                fmt(r.perplexity, 3), " | ", fmt(r.delta_perplexity, 3), " | ", pct(r.rel_ppl_increase),
-                " | ", fmt(r.kl_mean, 4), " | ", fmt(r.top1_agreement, 3), " | ",
-                fmt(r.gen_token_agreement, 3), " | ", fmt(r.prefill_tokens_per_s, 0), " | ",
-                fmt(r.decode_tokens_per_s, 1), " |\n");
+                fmt_fixed(r.kv_bytes_per_token, 0), " | ", fmt_fixed(r.compression_ratio, 2), "x | ",
+                fmt_fixed(r.perplexity, 3), " | ", fmt_fixed(r.delta_perplexity, 3), " | ", pct(r.rel_ppl_increase),
+                " | ", fmt_fixed(r.kl_mean, 4), " | ", fmt_fixed(r.top1_agreement, 3), " | ",
+                fmt_fixed(r.gen_token_agreement, 3), " | ", fmt_fixed(r.prefill_tokens_per_s, 0), " | ",
+                fmt_fixed(r.decode_tokens_per_s, 1), " |\n");
     }
     md += "\n";
   }
