@@ -94,12 +94,6 @@ void observe_window(LlamaModel& model, MomentAccumulator& acc, const std::vector
 }
 }  // namespace
 
-KvMoments window_moments(LlamaModel& model, const std::vector<int32_t>& window, KeySpace key_space) {
-  MomentAccumulator acc(model.config(), key_space, model.device());
-  observe_window(model, acc, window);
-  return acc.take();
-}
-
 int64_t calibration_chunks(int64_t windows) {
   KVSVD_CHECK(windows >= 0, "calibration_chunks: ", windows, " windows");
   return (windows + kWindowsPerChunk - 1) / kWindowsPerChunk;

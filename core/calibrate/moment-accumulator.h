@@ -44,11 +44,6 @@ class MomentAccumulator {
   std::vector<int64_t> tokens_;          // per layer
 };
 
-// Runs one window (token ids, positions 0..T-1) through `model` in a single forward pass on a
-// fresh FullCache, observing every layer; returns that window's moments. The model's observer is
-// cleared afterwards (also when the forward throws).
-KvMoments window_moments(LlamaModel& model, const std::vector<int32_t>& window, KeySpace key_space);
-
 // Calibration sums windows in fixed chunks of this many consecutive windows: each chunk's sum is
 // accumulated on the model's device in window order, and chunk sums are added in chunk order.
 // The chunking does not depend on the number of ranks (a rank computes whole chunks), so the

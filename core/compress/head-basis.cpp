@@ -47,12 +47,6 @@ void normalise_signs(at::Tensor& u) {
   }
 }
 
-HeadBasis weight_head_basis(const at::Tensor& w) {
-  KVSVD_CHECK(w.dim() == 2 && w.size(0) >= 1 && w.size(1) >= 1,
-              "weight_head_basis: expected a [head_dim, hidden] block, got ", w.sizes());
-  return std::move(weight_head_bases(w.unsqueeze(0))[0]);
-}
-
 std::vector<HeadBasis> weight_head_bases(const at::Tensor& w) {
   KVSVD_CHECK(w.dim() == 3 && w.size(0) >= 1 && w.size(1) >= 1 && w.size(2) >= 1,
               "weight_head_bases: expected [heads, head_dim, hidden] blocks, got ", w.sizes());

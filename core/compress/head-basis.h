@@ -20,14 +20,12 @@ struct HeadBasis {
 // arbitrary ±1 of SVD/eigh does not reach the stored bases. u: [d, r] float64 CPU, in place.
 void normalise_signs(at::Tensor& u);
 
-// Left singular vectors of w: [d, hidden] (one head's rows of k_proj / v_proj). When hidden < d
-// the basis is completed to d columns and the missing singular values are 0.
-HeadBasis weight_head_basis(const at::Tensor& w);
-// The same for every head at once: w: [n, d, hidden] on any device -> n bases. Computed as the
-// eigenvectors of the Gram matrix W Wᵀ (d×d) instead of an SVD of the d×hidden block: W's values
-// are bf16/fp32, so their products are exact in float64 and W Wᵀ loses nothing that matters at
-// float32 storage, while d×d eigensolves are ~100x cheaper than d×hidden SVDs. Singular values are
-// sqrt(max(λ, 0)).
+// Left singular vectors of each head's block: w [n, d, hidden] on any device -> n bases (one
+// k_proj / v_proj head block of d rows each). When hidden < d a basis is completed to d columns
+// and the missing singular values are 0. Computed as the eigenvectors of the Gram matrix W Wᵀ
+// (d×d) instead of an SVD of the d×hidden block: W's values are bf16/fp32, so their products are
+// exact in float64 and W Wᵀ loses nothing that matters at float32 storage, while d×d eigensolves
+// are ~100x cheaper than d×hidden SVDs. Singular values are sqrt(max(λ, 0)).
 std::vector<HeadBasis> weight_head_bases(const at::Tensor& w);
 
 // Eigenvectors of a symmetric positive semi-definite moment: [d, d] (Σ x xᵀ / tokens).

@@ -111,11 +111,12 @@ KvProfile with_fused_output(KvProfile profile, const LlamaModel& model) {
 }
 
 std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaModel& model,
-                                    const KvProfile* profile, int64_t capacity) {
+                                    const KvProfile* profile, int64_t capacity,
+                                    int64_t batch) {
   const LlamaConfig& cfg = model.config();
   switch (c.method) {
     case KvMethod::Full:
-      return std::make_unique<FullCache>(cfg, 1, capacity, model.dtype(), model.device());
+      return std::make_unique<FullCache>(cfg, batch, capacity, model.dtype(), model.device());
     case KvMethod::Svd: {
       KVSVD_CHECK(profile != nullptr, "--method svd needs a profile store (--store STORE.h5)");
       SvdCacheOptions o;
@@ -125,16 +126,16 @@ std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaModel& mode
       o.key_space = c.key_space;
       o.quant = QuantSpec{c.kv_bits, c.quant_group};
       o.hadamard = c.hadamard;
-      return std::make_unique<SvdCache>(*profile, cfg, o, 1, model.dtype(), model.device());
+      return std::make_unique<SvdCache>(*profile, cfg, o, batch, model.dtype(), model.device());
     }
     case KvMethod::Chunked: {
       ChunkedCacheOptions o = c.chunked;
       o.quant = QuantSpec{c.kv_bits, c.quant_group};
-      return std::make_unique<ChunkedCache>(cfg, o, 1, model.dtype(), model.device());
+      return std::make_unique<ChunkedCache>(cfg, o, batch, model.dtype(), model.device());
     }
     case KvMethod::Quant:
       return std::make_unique<QuantCache>(cfg, QuantCacheOptions{c.kv_bits, c.quant_group, c.residual},
-                                          1, model.dtype(), model.device());
+                                          batch, model.dtype(), model.device());
   }
   KVSVD_ASSERT(false, "CacheConfig with an unknown method");
   return nullptr;

@@ -51,10 +51,11 @@ nlohmann::json cache_config_params(const CacheConfig& c, at::ScalarType cache_dt
 // caches built per window copy it instead of recomputing it. profile: [Hkv,d,r] bases per layer.
 KvProfile with_fused_output(KvProfile profile, const LlamaModel& model);
 
-// An empty cache for one sequence (batch 1) on the model's device and dtype. `capacity`: tokens
-// the full cache reserves (the others allocate exactly what they store on the first block).
-// `profile` is required for svd (errors name --store).
+// An empty cache for `batch` sequences (evaluate: one) on the model's device and dtype.
+// `capacity`: tokens the full cache reserves (the others allocate exactly what they store on the
+// first block). `profile` is required for svd (errors name --store).
 std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaModel& model,
-                                    const KvProfile* profile, int64_t capacity);
+                                    const KvProfile* profile, int64_t capacity,
+                                    int64_t batch = 1);
 
 }  // namespace kvsvd

@@ -18,6 +18,13 @@
 
 namespace kvsvd {
 
+std::string profile_config_string(const StoreHeader& header, const char* key) {
+  if (header.profile_config.empty()) return "";
+  const nlohmann::json j = nlohmann::json::parse(header.profile_config, nullptr, false);
+  if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return "";
+  return j[key].get<std::string>();
+}
+
 namespace attr = store_schema::root_attr;
 namespace lattr = store_schema::layer_attr;
 using store_schema::ElementType;

@@ -38,6 +38,10 @@ struct StoreHeader {
   std::vector<int64_t> value_rank_values;     // stored as a JSON array of ints
 };
 
+// A string member of the header's profile_config JSON ("method", "key_space", ...); "" when the
+// JSON or the member is absent or not a string (stores written before the member existed).
+std::string profile_config_string(const StoreHeader& header, const char* key);
+
 // Expected shape of one layer dataset (see store_schema::ShapeKind) for a layer whose bases have
 // `key_rank` / `value_rank` columns.
 std::vector<int64_t> layer_dataset_shape(store_schema::ShapeKind kind, const StoreHeader& header,

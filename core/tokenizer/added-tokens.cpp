@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/tokenizer/utf8.h"
+#include "core/util/utf8.h"
 #include "core/util/error.h"
 
 namespace kvsvd {

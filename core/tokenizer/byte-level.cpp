@@ -1,6 +1,6 @@
 #include "core/tokenizer/byte-level.h"
 
-#include "core/tokenizer/utf8.h"
+#include "core/util/utf8.h"
 
 namespace kvsvd {
 

@@ -8,7 +8,7 @@
 #include "core/tokenizer/bpe-model.h"
 #include "core/tokenizer/byte-level.h"
 #include "core/tokenizer/regex-split.h"
-#include "core/tokenizer/utf8.h"
+#include "core/util/utf8.h"
 #include "core/util/error.h"
 #include "core/util/json-util.h"
 

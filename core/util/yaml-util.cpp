@@ -1,12 +1,12 @@
 #include "core/util/yaml-util.h"
 
 #include <cerrno>
-#include <cstdint>
 #include <cmath>
 #include <cstdlib>
 
 #include "core/util/error.h"
 #include "core/util/json-util.h"
+#include "core/util/utf8.h"
 
 namespace kvsvd {
 
@@ -72,50 +72,12 @@ void yaml_check_keys(const YAML::Node& node, const std::vector<std::string>& all
   }
 }
 
-namespace {
-
-// Offset of the first byte that does not start a well-formed UTF-8 sequence (overlong forms,
-// surrogates and code points past U+10FFFF included), or npos.
-size_t invalid_utf8_at(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n = 0;       // continuation bytes
-    uint32_t cp = 0;    // the code point
-    uint32_t least = 0; // smallest code point of that length (shorter is overlong)
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1, cp = c & 0x1Fu, least = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2, cp = c & 0x0Fu, least = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3, cp = c & 0x07u, least = 0x10000;
-    } else {
-      return i;
-    }
-    for (size_t k = 1; k <= n; ++k) {
-      if (i + k >= s.size()) return i;
-      const unsigned char b = static_cast<unsigned char>(s[i + k]);
-      if ((b & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (b & 0x3Fu);
-    }
-    if (cp < least || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += n + 1;
-  }
-  return std::string::npos;
-}
-
-}  // namespace
-
 std::string yaml_string(const YAML::Node& node, const std::string& what, const std::string& source) {
   KVSVD_CHECK(node.IsScalar(), yaml_where(node, source), ": ", what, " must be a scalar, not ",
               kind_name(node));
   // Values travel into JSON (summary.json, the store's header), which holds UTF-8 only: refuse
   // now, naming the line, rather than fail when a finished run writes its results.
-  const size_t bad = invalid_utf8_at(node.Scalar());
+  const size_t bad = utf8::first_invalid(node.Scalar());
   KVSVD_CHECK(bad == std::string::npos, yaml_where(node, source), ": ", what,
               " is not valid UTF-8 (byte ", bad, " of the value)");
   return node.Scalar();

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -18,7 +17,6 @@
 #include "core/eval/perplexity.h"
 #include "core/kv/full-cache.h"
 #include "core/kv/static-cache.h"
-#include "core/kv/svd-cache.h"
 #include "core/model/aten-device.h"
 #include "core/store/profile-store.h"
 #include "core/util/error.h"
@@ -46,36 +44,17 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-std::string config_string(const StoreHeader& h, const char* key) {
-  const nlohmann::json j = nlohmann::json::parse(h.profile_config, nullptr, false);
-  if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return "";
-  return j[key].get<std::string>();
-}
-
-// What the benchmark measures: the model, and a factory of empty caches for `batch` sequences.
+// What the benchmark measures: the model, one cache configuration and its profile (svd).
 struct Bench {
   std::unique_ptr<LlamaModel> model;
+  CacheConfig config;
   KvProfile profile;  // svd only, fused outputs filled in
-  SvdCacheOptions svd;
-  ChunkedCacheOptions chunked;
-  KvMethod method = KvMethod::Full;
   nlohmann::json describe;
 
+  // An empty cache for `batch` sequences (the one factory evaluate uses too).
   std::unique_ptr<KvCache> cache(int64_t batch, int64_t capacity) const {
-    const LlamaConfig& c = model->config();
-    switch (method) {
-      case KvMethod::Full:
-        return std::make_unique<FullCache>(c, batch, capacity, model->dtype(), model->device());
-      case KvMethod::Svd:
-        return std::make_unique<SvdCache>(profile, c, svd, batch, model->dtype(), model->device());
-      case KvMethod::Chunked:
-        return std::make_unique<ChunkedCache>(c, chunked, batch, model->dtype(), model->device());
-      default:
-        break;
-    }
-    KVSVD_CHECK(false, "kvsvd bench: --method ", kv_method_name(method),
-                " is not benchmarked here (full, svd, chunked are)");
-    return nullptr;
+    return make_cache(config, *model, config.method == KvMethod::Svd ? &profile : nullptr,
+                      capacity, batch);
   }
 };
 
@@ -85,13 +64,16 @@ Bench open_bench(const BenchOptions& o) {
   Bench b;
   const at::Device device = resolve_device(o.device);
   const at::ScalarType dtype = resolve_dtype(o.dtype);
-  b.method = parse_kv_method(o.method, "--method");
+  CacheConfig& c = b.config;
+  c.method = parse_kv_method(o.method, "--method");
+  KVSVD_CHECK(c.method != KvMethod::Quant, "kvsvd bench: --method quant is not benchmarked here "
+              "(full, svd, chunked are)");
   const auto t0 = Clock::now();
   b.model = std::make_unique<LlamaModel>(LlamaModel::load(o.model, device, dtype));
   sync(device);
   b.describe["load_seconds"] = seconds_since(t0);
   b.describe["method"] = o.method;
-  if (b.method == KvMethod::Svd) {
+  if (c.method == KvMethod::Svd) {
     KVSVD_CHECK(!o.store.empty(), "--method svd needs --store");
     const ProfileStoreReader reader = ProfileStoreReader::open(o.store);
     const StoreHeader& h = reader.header();
@@ -102,20 +84,20 @@ Bench open_bench(const BenchOptions& o) {
     for (int64_t l = 0; l < cfg.num_layers; ++l) layers.push_back(reader.read_layer(l));
     b.profile = with_fused_output(make_kv_profile(layers, cfg, dtype, device), *b.model);
     for (size_t i = 0; i < h.value_rank_names.size() && i < h.value_rank_values.size(); ++i)
-      b.svd.value_ranks.push_back(NamedRank{h.value_rank_names[i], h.value_rank_values[i]});
-    b.svd.key_rank = o.key_rank > 0 ? o.key_rank : b.profile.key_rank;
-    b.svd.policy = RankPolicy::parse(o.policy, "--policy");
-    const std::string space = config_string(h, "key_space");
-    b.svd.key_space = space.empty() ? KeySpace::PreRope : parse_key_space(space, "--store");
-    b.describe["key_rank"] = b.svd.key_rank;
-    b.describe["value_ranks"] = named_ranks_to_string(b.svd.value_ranks);
-    b.describe["policy"] = b.svd.policy.spec();
+      c.value_ranks.push_back(NamedRank{h.value_rank_names[i], h.value_rank_values[i]});
+    c.key_rank = o.key_rank > 0 ? o.key_rank : b.profile.key_rank;
+    c.policy = RankPolicy::parse(o.policy, "--policy");
+    const std::string space = profile_config_string(h, "key_space");
+    c.key_space = space.empty() ? KeySpace::PreRope : parse_key_space(space, "--store");
+    b.describe["key_rank"] = c.key_rank;
+    b.describe["value_ranks"] = named_ranks_to_string(c.value_ranks);
+    b.describe["policy"] = c.policy.spec();
     b.describe["key_space"] = space.empty() ? "pre_rope" : space;
     b.describe["store_fingerprint"] = file_fingerprint(o.store);
-  } else if (b.method == KvMethod::Chunked) {
-    b.chunked.chunk_size = o.chunk_size;
-    b.chunked.compression_ratio = o.compression_ratio;
-    check_chunked_options(b.chunked);
+  } else if (c.method == KvMethod::Chunked) {
+    c.chunked.chunk_size = o.chunk_size;
+    c.chunked.compression_ratio = o.compression_ratio;
+    check_chunked_options(c.chunked);
     b.describe["chunk_size"] = o.chunk_size;
     b.describe["compression_ratio"] = o.compression_ratio;
   }
@@ -204,6 +186,24 @@ void run_bench_prefill(const BenchOptions& o) {
 
 namespace {
 
+// [batch, context] ids from a generator seeded with `seed` (the same prompt for every method).
+at::Tensor random_prompt(int64_t vocab, int64_t batch, int64_t context, uint64_t seed) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return at::randint(vocab, {batch, context}, gen, at::kLong);
+}
+
+// Prefills `prompt` [B, C] into `cache` in blocks of 4096 tokens, so long contexts keep the MLP's
+// activations small; every block reads what the cache holds, as decode will. Returns the greedy
+// next ids [B, 1] on the device.
+at::Tensor prefill_in_blocks(const LlamaModel& m, KvCache& cache, const at::Tensor& prompt) {
+  constexpr int64_t kBlock = 4096;
+  const int64_t C = prompt.size(1);
+  at::Tensor logits;
+  for (int64_t p = 0; p < C; p += kBlock)
+    logits = m.forward(prompt.narrow(1, p, std::min(kBlock, C - p)), cache, true);
+  return logits.argmax(-1);
+}
+
 // Decode with each step one CUDA graph replay over a StaticFullCache, timed, then checked against
 // eager decode on a FullCache. Random weights give near-flat logits where bf16 rounding alone
 // flips the argmax and free-running sequences part at once, so the check is teacher-forced: both
@@ -213,15 +213,9 @@ void graph_decode(const Bench& b, const at::Tensor& prompt, int64_t steps, nlohm
   const LlamaModel& m = *b.model;
   const at::Device device = m.device();
   KVSVD_CHECK(device.is_cuda(), "--cuda-graph needs --device cuda");
-  KVSVD_CHECK(b.method == KvMethod::Full, "--cuda-graph is implemented for --method full");
+  KVSVD_CHECK(b.config.method == KvMethod::Full, "--cuda-graph is implemented for --method full");
   const int64_t B = prompt.size(0), C = prompt.size(1);
   constexpr int64_t kWarm = 2;  // eager steps before recording (lazy initialisation happens there)
-  auto prefill = [&](KvCache& cache) {
-    at::Tensor logits;
-    for (int64_t p = 0; p < C; p += 4096)
-      logits = m.forward(prompt.narrow(1, p, std::min<int64_t>(4096, C - p)), cache, true);
-    return logits.argmax(-1);  // [B, 1]
-  };
   // Eager: ids[:, s] is the input of step s, ids[:, s+1] its prediction.
   const auto lopt = at::TensorOptions().dtype(at::kLong).device(device);
   at::Tensor eager_ids = at::empty({B, kWarm + steps + 1}, lopt);
@@ -229,7 +223,7 @@ void graph_decode(const Bench& b, const at::Tensor& prompt, int64_t steps, nlohm
   at::Tensor eager_first;  // eager logits of the first decode step [B, 1, V]
   {
     FullCache cache(m.config(), B, C + kWarm + steps + 1, m.dtype(), device);
-    at::Tensor next = prefill(cache);
+    at::Tensor next = prefill_in_blocks(m, cache, prompt);
     for (int64_t s = 0; s < kWarm + steps; ++s) {
       eager_ids.select(1, s).copy_(next.view({B}));
       at::Tensor logits = m.forward(next, cache, true, false);
@@ -240,7 +234,7 @@ void graph_decode(const Bench& b, const at::Tensor& prompt, int64_t steps, nlohm
   }
   StaticFullCache cache(m.config(), B, C + kWarm + steps + 1, m.dtype(), device);
   at::Tensor predicted = at::empty({B, steps}, lopt);
-  prefill(cache);
+  prefill_in_blocks(m, cache, prompt);
   c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
   sync(device);
   {
@@ -308,27 +302,15 @@ void run_bench_decode(const BenchOptions& o) {
 
   // context tokens (random, seeded) -> prefill in blocks, then `steps` greedy steps
   auto run = [&](int64_t batch, int64_t context, int64_t steps, nlohmann::json* out) {
-    at::Generator gen = at::detail::getDefaultCPUGenerator();
-    {
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_current_seed(o.seed);
-    }
-    const at::Tensor prompt = at::randint(V, {batch, context}, gen, at::kLong);  // [B, C]
+    const at::Tensor prompt = random_prompt(V, batch, context, o.seed);  // [B, C]
     auto cache = b.cache(batch, context + steps + 1);
     const auto t0 = Clock::now();
-    // Long contexts are prefilled in blocks so the MLP's activations stay small; every block
-    // reads what the cache holds, as decode will.
-    constexpr int64_t kBlock = 4096;
-    at::Tensor logits;
-    for (int64_t p = 0; p < context; p += kBlock)
-      logits = b.model->forward(prompt.narrow(1, p, std::min(kBlock, context - p)), *cache, true);
-    at::Tensor next = logits.argmax(-1);  // [B, 1] on the device
+    at::Tensor next = prefill_in_blocks(*b.model, *cache, prompt);  // [B, 1]
     sync(device);
     const auto t1 = Clock::now();
     for (int64_t s = 0; s < steps; ++s) {
       // The ids come from the model's own argmax: no range check, so no host sync per step.
-      logits = b.model->forward(next, *cache, /*last_only=*/true, /*check_ids=*/false);
-      next = logits.argmax(-1);
+      next = b.model->forward(next, *cache, /*last_only=*/true, /*check_ids=*/false).argmax(-1);
     }
     sync(device);
     if (out) {
@@ -353,12 +335,7 @@ void run_bench_decode(const BenchOptions& o) {
         reset_peak_memory(device);
         nlohmann::json best;
         if (o.cuda_graph) {
-          at::Generator gen = at::detail::getDefaultCPUGenerator();
-          {
-            std::lock_guard<std::mutex> lock(gen.mutex());
-            gen.set_current_seed(o.seed);
-          }
-          graph_decode(b, at::randint(V, {batch, context}, gen, at::kLong), o.new_tokens, &best);
+          graph_decode(b, random_prompt(V, batch, context, o.seed), o.new_tokens, &best);
           j["cuda_graph"] = true;
         }
         for (int64_t rep = 0; rep < (o.cuda_graph ? 0 : o.repeat); ++rep) {

@@ -148,13 +148,6 @@ struct StoreInfo {
   KvProfile profile;
 };
 
-std::string profile_config_string(const StoreHeader& h, const char* key) {
-  if (h.profile_config.empty()) return "";
-  const nlohmann::json j = nlohmann::json::parse(h.profile_config, nullptr, false);
-  if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return "";
-  return j[key].get<std::string>();
-}
-
 // "low=16,med=32", "low,med,high" (names the store holds) or a mix; "" gives the store's set.
 std::vector<NamedRank> resolve_value_ranks(const std::string& spec, const StoreInfo& s,
                                            int64_t head_dim) {

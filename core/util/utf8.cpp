@@ -1,4 +1,4 @@
-#include "core/tokenizer/utf8.h"
+#include "core/util/utf8.h"
 
 namespace kvsvd::utf8 {
 

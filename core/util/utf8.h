@@ -1,5 +1,6 @@
 // UTF-8 validation and lossy decoding with the exact rules of Rust's str::from_utf8 /
-// String::from_utf8_lossy, so the tokenizer accepts and rejects what Hugging Face does.
+// String::from_utf8_lossy, so the tokenizer accepts and rejects what Hugging Face does; the YAML
+// loaders use the same validation for config values.
 #pragma once
 #include <cstddef>
 #include <cstdint>
