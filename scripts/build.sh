@@ -11,6 +11,10 @@ if python3 -c 'import torch' >/dev/null 2>&1; then
 fi
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
+# ccache, where installed, shares compiled units between build folders and git worktrees.
+if command -v ccache >/dev/null && [ -z "${KVSVD_NO_CCACHE:-}" ]; then
+  extra+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+fi
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-Release} "${extra[@]}" "$@"
 fi

@@ -8,6 +8,11 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools libeigen3-dev
   catch2 libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libpcre2-dev
+  # An optimised BLAS/LAPACK: Debian's LibTorch links libblas.so.3, which is netlib's reference
+  # BLAS (about 26x slower here) unless OpenBLAS takes over that alternative.
+  libopenblas0-pthread
+  # SHA-256 for store and model fingerprints (OpenSSL's libcrypto).
+  libssl-dev
   python3 python3-h5py python3-numpy gnuplot-nox
   # scripts/test-sanitize.sh and scripts/fuzz.sh: clang 14 with its sanitizer and libFuzzer
   # runtimes (libclang-rt-14-dev is only a Recommends of clang) and llvm-symbolizer (llvm-14).
