@@ -1,0 +1,244 @@
+// Split-K (flash-decoding) attention of one query token over a GQA cache. Grid (split, kv head,
+// sequence): each block reads its share of one KV head's filled rows once for all G query heads
+// of the group, keeps an online softmax per head, and writes an unnormalised partial; a second
+// kernel merges the partials by log-sum-exp. The share is computed from the device length, so the
+// grid is fixed (graph-capturable) and only filled rows are read.
+#include <math_constants.h>
+
+#include "core/kernels/cuda-check.cuh"
+#include "core/kernels/kernel-types.cuh"
+
+namespace kvsvd {
+namespace {
+
+constexpr int kThreads = 128;
+
+template <typename T, int D, int GMAX>
+struct SplitShape {
+  static constexpr int kVec = 16 / sizeof(T);  // elements per 16-byte load
+  static constexpr int kNv = D / kVec;          // loads per row
+  static constexpr int kTpr = kNv <= 4 ? 4 : kNv <= 8 ? 8 : kNv <= 16 ? 16 : 32;  // lanes per row
+  static constexpr int kGroups = kThreads / kTpr;  // rows in flight per block
+  static constexpr int kUnroll = 8;                // rows per group per tile (loads in flight)
+  static constexpr int kTile = kGroups * kUnroll;
+  static_assert(D % kVec == 0 && kNv <= 32, "head_dim must be a multiple of 16 bytes, <= 32 loads");
+};
+
+template <typename T, int N>
+__device__ __forceinline__ void unpack(const uint4& raw, float (&x)[N]) {
+  const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+  for (int i = 0; i < N; ++i) x[i] = to_f(e[i]);
+}
+
+template <typename T, int D, int GMAX>
+__global__ void __launch_bounds__(kThreads) decode_attention_split_kernel(DecodeAttentionArgs a) {
+  using S = SplitShape<T, D, GMAX>;
+  constexpr int kVec = S::kVec, kTpr = S::kTpr, kGroups = S::kGroups, kUnroll = S::kUnroll,
+                kTile = S::kTile;
+  const int split = blockIdx.x, kvh = blockIdx.y;
+  const int64_t b = blockIdx.z;
+  const int G = static_cast<int>(a.q_heads / a.kv_heads);
+  const int splits = static_cast<int>(a.splits);
+  const int cap = static_cast<int>(a.capacity);
+  const int len = min(max(a.lengths[b], 0), cap);
+  const int chunk = (len + splits - 1) / splits;
+  const int t0 = min(len, split * chunk), t1 = min(len, t0 + chunk);
+  const int tid = threadIdx.x, r = tid % kTpr, grp = tid / kTpr;
+  const bool active = r < S::kNv;
+
+  // Scores in the log2 domain: q pre-scaled by scale * log2(e), so exp2 gives the softmax.
+  const float qscale = a.scale * 1.4426950408889634f;
+  float q[GMAX][kVec];
+#pragma unroll
+  for (int g = 0; g < GMAX; ++g) {
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) q[g][e] = 0.f;
+    if (g < G && active) {
+      const T* qr = static_cast<const T*>(a.q) + b * a.q_bstride + (kvh * G + g) * D;
+      unpack<T>(*reinterpret_cast<const uint4*>(qr + r * kVec), q[g]);
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) q[g][e] *= qscale;
+    }
+  }
+  float acc[GMAX][kVec];
+#pragma unroll
+  for (int g = 0; g < GMAX; ++g)
+#pragma unroll
+    for (int e = 0; e < kVec; ++e) acc[g][e] = 0.f;
+
+  __shared__ float s_p[GMAX][kTile];
+  __shared__ float s_m[GMAX], s_l[GMAX], s_corr[GMAX];
+  __shared__ float s_red[kGroups * GMAX * D];
+  if (tid < GMAX) {
+    s_m[tid] = -CUDART_INF_F;
+    s_l[tid] = 0.f;
+  }
+  __syncthreads();
+  const int64_t head_row0 = (b * a.kv_heads + kvh) * static_cast<int64_t>(cap);
+  const T* kbase = static_cast<const T*>(a.k_cache) + head_row0 * D + r * kVec;
+  const T* vbase = static_cast<const T*>(a.v_cache) + head_row0 * D + r * kVec;
+  const int warp = tid / 32, lane = tid % 32;
+
+  for (int base = t0; base < t1; base += kTile) {
+    const int n = min(kTile, t1 - base);
+    uint4 raw[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int j = grp + u * kGroups;
+      raw[u] = (j < n && active) ? __ldg(reinterpret_cast<const uint4*>(kbase + (int64_t)(base + j) * D))
+                                 : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int j = grp + u * kGroups;
+      float k[kVec];
+      unpack<T>(raw[u], k);
+      float dot[GMAX];
+#pragma unroll
+      for (int g = 0; g < GMAX; ++g) {
+        dot[g] = 0.f;
+#pragma unroll
+        for (int e = 0; e < kVec; ++e) dot[g] = fmaf(q[g][e], k[e], dot[g]);
+      }
+#pragma unroll
+      for (int o = kTpr / 2; o > 0; o >>= 1)
+#pragma unroll
+        for (int g = 0; g < GMAX; ++g) dot[g] += __shfl_xor_sync(0xffffffffu, dot[g], o);
+      if (r == 0 && j < n)
+#pragma unroll
+        for (int g = 0; g < GMAX; ++g)
+          if (g < G) s_p[g][j] = dot[g];
+    }
+    __syncthreads();
+    // Online softmax per query head, one warp per head: new max, this tile's probabilities, and
+    // the factor that rescales what was accumulated before.
+    for (int g = warp; g < G; g += kThreads / 32) {
+      float mx = -CUDART_INF_F;
+      for (int j = lane; j < n; j += 32) mx = fmaxf(mx, s_p[g][j]);
+      for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      const float m_old = s_m[g], m_new = fmaxf(m_old, mx);
+      float sum = 0.f;
+      for (int j = lane; j < n; j += 32) {
+        const float p = exp2f(s_p[g][j] - m_new);
+        s_p[g][j] = p;
+        sum += p;
+      }
+      for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+      if (lane == 0) {
+        const float corr = exp2f(m_old - m_new);  // 0 on the first tile (m_old = -inf)
+        s_corr[g] = corr;
+        s_l[g] = s_l[g] * corr + sum;
+        s_m[g] = m_new;
+      }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int j = grp + u * kGroups;
+      raw[u] = (j < n && active) ? __ldg(reinterpret_cast<const uint4*>(vbase + (int64_t)(base + j) * D))
+                                 : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int g = 0; g < GMAX; ++g) {
+      const float c = g < G ? s_corr[g] : 0.f;
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) acc[g][e] *= c;
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int j = grp + u * kGroups;
+      if (j < n) {
+        float v[kVec];
+        unpack<T>(raw[u], v);
+#pragma unroll
+        for (int g = 0; g < GMAX; ++g) {
+          const float p = g < G ? s_p[g][j] : 0.f;
+#pragma unroll
+          for (int e = 0; e < kVec; ++e) acc[g][e] = fmaf(p, v[e], acc[g][e]);
+        }
+      }
+    }
+    __syncthreads();  // s_p is rewritten by the next tile
+  }
+
+  // Sum the groups' accumulators, then write this split's partial.
+  if (active)
+#pragma unroll
+    for (int g = 0; g < GMAX; ++g)
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) s_red[(grp * GMAX + g) * D + r * kVec + e] = acc[g][e];
+  __syncthreads();
+  const int64_t hq0 = b * a.q_heads + static_cast<int64_t>(kvh) * G;
+  for (int idx = tid; idx < G * D; idx += kThreads) {
+    const int g = idx / D, dim = idx % D;
+    float sum = 0.f;
+#pragma unroll
+    for (int gr = 0; gr < kGroups; ++gr) sum += s_red[(gr * GMAX + g) * D + dim];
+    a.part_acc[((hq0 + g) * splits + split) * D + dim] = sum;
+  }
+  if (tid < G) {
+    a.part_ml[((hq0 + tid) * splits + split) * 2] = s_m[tid];
+    a.part_ml[((hq0 + tid) * splits + split) * 2 + 1] = s_l[tid];
+  }
+}
+
+// One block per (query head, sequence): out = sum_s 2^(m_s - M) acc_s / sum_s 2^(m_s - M) l_s.
+template <typename T>
+__global__ void decode_attention_merge_kernel(DecodeAttentionArgs a) {
+  const int64_t h = blockIdx.x, b = blockIdx.y, D = a.head_dim, splits = a.splits;
+  const int64_t row = b * a.q_heads + h;
+  const float* ml = a.part_ml + row * splits * 2;
+  float M = -CUDART_INF_F;
+  for (int64_t s = 0; s < splits; ++s) M = fmaxf(M, ml[2 * s]);
+  T* out = static_cast<T*>(a.out) + b * a.out_bstride + h * D;
+  for (int64_t dim = threadIdx.x; dim < D; dim += blockDim.x) {
+    float num = 0.f, den = 0.f;
+    for (int64_t s = 0; s < splits; ++s) {
+      const float m = ml[2 * s];
+      if (m == -CUDART_INF_F) continue;  // a split with no rows
+      const float w = exp2f(m - M);
+      num = fmaf(w, a.part_acc[(row * splits + s) * D + dim], num);
+      den = fmaf(w, ml[2 * s + 1], den);
+    }
+    out[dim] = from_f<T>(den > 0.f ? num / den : 0.f);
+  }
+}
+
+template <typename T, int D>
+void launch_d(const DecodeAttentionArgs& a, KernelStream s) {
+  const int64_t G = a.q_heads / a.kv_heads;
+  const dim3 grid(static_cast<unsigned>(a.splits), static_cast<unsigned>(a.kv_heads),
+                  static_cast<unsigned>(a.batch));
+  if (G <= 1) decode_attention_split_kernel<T, D, 1><<<grid, kThreads, 0, s>>>(a);
+  else if (G <= 2) decode_attention_split_kernel<T, D, 2><<<grid, kThreads, 0, s>>>(a);
+  else if (G <= 4) decode_attention_split_kernel<T, D, 4><<<grid, kThreads, 0, s>>>(a);
+  else decode_attention_split_kernel<T, D, 8><<<grid, kThreads, 0, s>>>(a);
+  check_cuda_launch("decode_attention_split");
+  const dim3 mgrid(static_cast<unsigned>(a.q_heads), static_cast<unsigned>(a.batch));
+  decode_attention_merge_kernel<T><<<mgrid, D <= 64 ? 64 : 128, 0, s>>>(a);
+  check_cuda_launch("decode_attention_merge");
+}
+
+}  // namespace
+
+bool decode_attention_supported(int64_t head_dim, int64_t group) {
+  return (head_dim == 64 || head_dim == 80 || head_dim == 96 || head_dim == 128) && group >= 1 &&
+         group <= 8;
+}
+
+void launch_decode_attention(KernelDType dt, const DecodeAttentionArgs& a, KernelStream s) {
+  if (a.batch == 0) return;
+  dispatch_dtype(dt, [&](auto tag) {
+    using T = decltype(tag);
+    switch (a.head_dim) {
+      case 64: launch_d<T, 64>(a, s); break;
+      case 80: launch_d<T, 80>(a, s); break;
+      case 96: launch_d<T, 96>(a, s); break;
+      case 128: launch_d<T, 128>(a, s); break;
+      default: throw std::runtime_error("decode_attention: head_dim not instantiated");
+    }
+  });
+}
+
+}  // namespace kvsvd
