@@ -12,6 +12,9 @@
                            raw float32 logits of the last 16 positions of the first 2 windows
   decode DIR BS CTXS NEW   transformers generate (dynamic cache) for every batch in BS and context
                            in CTXS (comma lists), NEW tokens each; one JSON line per point
+  decode-static DIR PTS NEW  transformers generate over one StaticCache of fixed length per point
+                           (PTS: BxC comma list), reused for every call, so the decoding step it
+                           compiles is compiled before the timing; one JSON line per point
   compare A B              max |A - B| and top-1 agreement of two raw float32 logit dumps
   bandwidth                device-to-device copy bandwidth (bytes read + written per second)
 Speed does not depend on what the weights learned, so random weights are fine here.
@@ -170,6 +173,57 @@ def decode(d, batches, contexts, new):
             print(json.dumps(row), flush=True)
 
 
+def static_cache(model, batch, max_len):
+    from transformers import StaticCache
+    try:  # transformers 5: batch, device and dtype taken from the first update
+        return StaticCache(config=model.config, max_cache_len=max_len)
+    except TypeError:
+        return StaticCache(config=model.config, max_batch_size=batch, max_cache_len=max_len,
+                           device="cuda", dtype=torch.bfloat16)
+
+
+def decode_static(d, points, new):
+    """transformers generate with one StaticCache of fixed max_cache_len per point, reused for
+    every call (warm-up and timed), so the decoding step that generate compiles for static caches
+    is compiled once before the timing and never inside it."""
+    from transformers import LlamaForCausalLM
+    model = LlamaForCausalLM.from_pretrained(d, dtype=torch.bfloat16, device_map="cuda").eval()
+    new = int(new)
+    g = torch.Generator().manual_seed(2)
+    for p in points.split(","):
+        batch, ctx = (int(v) for v in p.split("x"))
+        max_len = ctx + new + 1
+        x = torch.randint(0, CONFIG_8B["vocab_size"], (batch, ctx), generator=g).cuda()
+        row = {"batch": batch, "context": ctx, "new_tokens": new, "hf_static_max_cache_len": max_len}
+        try:
+            cache = static_cache(model, batch, max_len)
+
+            def gen(n):
+                cache.reset()
+                return model.generate(x, past_key_values=cache, max_new_tokens=n, min_new_tokens=n,
+                                      do_sample=False)
+            torch.cuda.reset_peak_memory_stats()
+            t = now()
+            for _ in range(2):  # compilation and CUDA-graph recording happen here
+                gen(new + 1)
+            row["hf_static_warmup_s"] = now() - t
+            t0 = now()
+            gen(1)
+            t1 = now()
+            gen(new + 1)
+            t2 = now()
+            decode_s = (t2 - t1) - (t1 - t0)
+            row.update({"hf_static_decode_tokens_per_s": batch * new / decode_s,
+                        "hf_static_ms_per_step": 1e3 * decode_s / new,
+                        "hf_static_compiled": hasattr(model, "_compiled_call"),
+                        "hf_static_peak_bytes": torch.cuda.max_memory_allocated()})
+            del cache
+        except torch.OutOfMemoryError:
+            row["hf_static_error"] = "out of memory"
+        torch.cuda.empty_cache()
+        print(json.dumps(row), flush=True)
+
+
 def bandwidth():
     n = 2 << 30
     a = torch.empty(n, dtype=torch.uint8, device="cuda")
@@ -198,4 +252,4 @@ def compare(a, b):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"make": make, "python-profile": python_profile, "windows": windows, "prefill": prefill,
-     "decode": decode, "bandwidth": bandwidth, "compare": compare}[cmd](*args)
+     "decode": decode, "decode-static": decode_static, "bandwidth": bandwidth, "compare": compare}[cmd](*args)

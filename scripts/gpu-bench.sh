@@ -10,10 +10,13 @@
 #            tokens of SOTU text, post-RoPE keys) against the Python way (from_pretrained + SVD)
 #   prefill  tokens/s of full, svd (pre-/post-RoPE keys), chunked against transformers (SDPA),
 #            logits of full against transformers' on 2 windows, plus the copy bandwidth
-#   decode   tokens/s at batch 1/16 and 2K/4K/16K context, full and svd (post-RoPE) against
-#            transformers' generate; peak memory, KV bytes per token, the bandwidth bound
-#            (DECODE_METHODS picks among "full graph svd hf", default "full svd hf"; graph: full
-#            with each step one CUDA graph replay; DECODE_BATCHES, DECODE_CONTEXTS lists)
+#   decode   per method, batch (1/16/64) and context (4K/16K): ms per step, tokens/s, the step's
+#            byte bound (weights + that method's KV bytes read over the copy bandwidth measured
+#            in the same run) and the fraction reached, against transformers' eager generate and
+#            its static cache + compiled decoding step (one fixed max cache length per point);
+#            DECODE_METHODS picks among "graph full svd hf hf-static" (graph: the decode engine
+#            with each step one CUDA graph replay; full: the engine's eager steps); table in
+#            $OUT/decode-table.md
 #   scale    profile and evaluate at 1 rank and at one rank per GPU (NCCL), results compared
 # Inputs: .carry/bench/{sotu.txt,tokenizer.json} (the corpus and Llama-3 tokenizer, carried).
 # Every figure goes to $OUT/results.jsonl (one JSON object per line, tagged with "bench"), every
@@ -123,10 +126,10 @@ phase_prefill() {
 }
 
 phase_decode() {
-  local grid=(--batches "${DECODE_BATCHES:-1,16}" --context "${DECODE_CONTEXTS:-2048,4096,16384}"
-              --new-tokens "${DECODE_NEW:-64}")
+  local bs=${DECODE_BATCHES:-1,16,64} cs=${DECODE_CONTEXTS:-4096,16384}
+  local grid=(--batches "$bs" --context "$cs" --new-tokens "${DECODE_NEW:-64}")
   local m
-  for m in ${DECODE_METHODS:-full svd hf}; do
+  for m in ${DECODE_METHODS:-graph full hf-static hf}; do
     case $m in
       full) record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 \
               --method full "${grid[@]}" ;;
@@ -134,10 +137,45 @@ phase_decode() {
                --dtype bfloat16 --method full --cuda-graph "${grid[@]}" ;;
       svd) record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 \
              --method svd --store "$work/pca-post.h5" "${grid[@]}" ;;
-      hf) record decode-hf hf decode "$ckpt" "${DECODE_BATCHES:-1,16}" \
-            "${DECODE_CONTEXTS:-2048,4096,16384}" "${DECODE_NEW:-64}" ;;
+      hf) record decode-hf hf decode "$ckpt" "${HF_EAGER_BATCHES:-1,16}" "${HF_EAGER_CONTEXTS:-4096}" \
+            "${DECODE_NEW:-64}" ;;
+      hf-static) record decode-hf-static hf decode-static "$ckpt" \
+                   "${HF_STATIC_POINTS:-1x4096,16x16384,64x4096}" "${DECODE_NEW:-64}" ;;
     esac
   done
+  decode_table
+}
+
+# The decode table: per method, batch and context, ms per step, tokens/s, the step's byte bound
+# (weights + that method's KV bytes read, over the copy bandwidth measured in the same run), the
+# fraction of it reached, and the ratio to transformers' static-cache compiled generate.
+decode_table() {
+  python3 - "$out/results.jsonl" <<'EOF2' | tee "$out/decode-table.md"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+hf = {(r["batch"], r["context"]): r for r in rows if r.get("bench") == "decode-hf-static"}
+hfe = {(r["batch"], r["context"]): r for r in rows if r.get("bench") == "decode-hf"}
+print("| method | batch x context | ms/step | tokens/s | bound tokens/s | of bound | x hf static+compile | x hf eager |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+for r in rows:
+    if r.get("mode") != "decode":
+        continue
+    name = r["method"] + (" graph" if r.get("cuda_graph") else " eager") + (" (engine)" if r.get("engine") else "")
+    key = (r["batch"], r["context"])
+    if "error" in r:
+        print(f"| {name} | {key[0]} x {key[1]} | {r['error']} | | | | | |")
+        continue
+    h = hf.get(key, {}).get("hf_static_decode_tokens_per_s")
+    e = hfe.get(key, {}).get("hf_decode_tokens_per_s")
+    print(f"| {name} | {key[0]} x {key[1]} | {r['ms_per_step']:.2f} | {r['decode_tokens_per_s']:.1f} | "
+          f"{r.get('bound_tokens_per_s', 0):.1f} | {100 * r.get('fraction_of_bound', 0):.0f}% | "
+          f"{r['decode_tokens_per_s'] / h if h else float('nan'):.2f} | {r['decode_tokens_per_s'] / e if e else float('nan'):.2f} |")
+for k, r in sorted(hf.items()):
+    print(f"| transformers static+compile | {k[0]} x {k[1]} | {r.get('hf_static_ms_per_step', float('nan')):.2f} | "
+          f"{r.get('hf_static_decode_tokens_per_s', float('nan')):.1f} | | | | |")
+for k, r in sorted(hfe.items()):
+    print(f"| transformers eager generate | {k[0]} x {k[1]} | | {r.get('hf_decode_tokens_per_s', float('nan')):.1f} | | | | |")
+EOF2
 }
 
 # Strong scaling: the same evaluate (and profile) at 1 rank and at one rank per GPU.

@@ -1,6 +1,7 @@
 #include "core/kernels/decode-attention.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 
 #include "core/kernels/aten-launch.h"

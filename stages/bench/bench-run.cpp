@@ -16,18 +16,12 @@
 #include "core/eval/peak-memory.h"
 #include "core/eval/perplexity.h"
 #include "core/kv/full-cache.h"
-#include "core/kv/static-cache.h"
+#include "core/model/decode-engine.h"
 #include "core/model/aten-device.h"
 #include "core/store/profile-store.h"
 #include "core/util/error.h"
 #include "core/util/file-fingerprint.h"
 #include "stages/bench/bench-options.h"
-
-#if KVSVD_HAVE_CUDA
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#endif
 
 
 namespace kvsvd {
@@ -204,88 +198,66 @@ at::Tensor prefill_in_blocks(const LlamaModel& m, KvCache& cache, const at::Tens
   return logits.argmax(-1);
 }
 
-// Decode with each step one CUDA graph replay over a StaticFullCache, timed, then checked against
-// eager decode on a FullCache. Random weights give near-flat logits where bf16 rounding alone
-// flips the argmax and free-running sequences part at once, so the check is teacher-forced: both
-// caches are fed the eager sequence and each step's prediction is compared. prompt: [B, C] int64.
-void graph_decode(const Bench& b, const at::Tensor& prompt, int64_t steps, nlohmann::json* out) {
-#if KVSVD_HAVE_CUDA
-  const LlamaModel& m = *b.model;
-  const at::Device device = m.device();
-  KVSVD_CHECK(device.is_cuda(), "--cuda-graph needs --device cuda");
-  KVSVD_CHECK(b.config.method == KvMethod::Full, "--cuda-graph is implemented for --method full");
-  const int64_t B = prompt.size(0), C = prompt.size(1);
-  constexpr int64_t kWarm = 2;  // eager steps before recording (lazy initialisation happens there)
-  // Eager: ids[:, s] is the input of step s, ids[:, s+1] its prediction.
-  const auto lopt = at::TensorOptions().dtype(at::kLong).device(device);
-  at::Tensor eager_ids = at::empty({B, kWarm + steps + 1}, lopt);
-  double first_step_diff = 0, first_step_scale = 0;
-  at::Tensor eager_first;  // eager logits of the first decode step [B, 1, V]
-  {
-    FullCache cache(m.config(), B, C + kWarm + steps + 1, m.dtype(), device);
-    at::Tensor next = prefill_in_blocks(m, cache, prompt);
-    for (int64_t s = 0; s < kWarm + steps; ++s) {
-      eager_ids.select(1, s).copy_(next.view({B}));
-      at::Tensor logits = m.forward(next, cache, true, false);
-      if (s == 0) eager_first = logits;
-      next = logits.argmax(-1);
-    }
-    eager_ids.select(1, kWarm + steps).copy_(next.view({B}));
-  }
-  StaticFullCache cache(m.config(), B, C + kWarm + steps + 1, m.dtype(), device);
-  at::Tensor predicted = at::empty({B, steps}, lopt);
-  prefill_in_blocks(m, cache, prompt);
-  c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
+// Bytes one decode step must read from device memory for the weights: every layer's matrices
+// and norms, the final norm and the LM head (the embedding contributes B rows only).
+double weight_bytes_per_step(const LlamaModel& m) {
+  auto nb = [](const at::Tensor& t) { return t.defined() ? static_cast<double>(t.nbytes()) : 0.0; };
+  const LlamaWeights& w = m.weights();
+  double total = nb(w.final_norm) + nb(w.lm_head);
+  for (const LayerWeights& L : w.layers)
+    total += nb(L.attn_norm) + nb(L.wq) + nb(L.wk) + nb(L.wv) + nb(L.wo) + nb(L.bq) + nb(L.bk) +
+             nb(L.bv) + nb(L.mlp_norm) + nb(L.w_gate) + nb(L.w_up) + nb(L.w_down);
+  return total;
+}
+
+// Device-to-device copy bandwidth (bytes read + written per second) over 2 GiB buffers, the
+// ceiling the byte bound is taken against; 0 on the CPU.
+double copy_bandwidth(at::Device device) {
+  if (!device.is_cuda()) return 0;
+  const int64_t n = int64_t(2) << 30;
+  at::Tensor a = at::empty({n}, at::TensorOptions().dtype(at::kByte).device(device)).fill_(1);
+  at::Tensor b = at::empty_like(a);
+  for (int i = 0; i < 3; ++i) b.copy_(a);
   sync(device);
-  {
-    c10::cuda::CUDAStreamGuard guard(side);
-    for (int64_t s = 0; s < kWarm; ++s) {
-      at::Tensor logits = m.forward(eager_ids.narrow(1, s, 1), cache, true, false);
-      if (s == 0) {
-        first_step_diff = (logits - eager_first).abs().max().item<double>();
-        first_step_scale = eager_first.abs().max().item<double>();
-      }
-    }
-  }
-  side.synchronize();
-  const int64_t len_before = cache.length();
-  at::Tensor static_in = eager_ids.narrow(1, kWarm, 1).clone();  // the graph's input [B, 1]
-  at::Tensor static_out = at::empty_like(static_in);             // and its prediction
-  at::cuda::CUDAGraph graph;
-  {
-    c10::cuda::CUDAStreamGuard guard(side);
-    graph.capture_begin();
-    static_out.copy_(m.forward(static_in, cache, true, false).argmax(-1));
-    graph.capture_end();
-  }
-  cache.set_host_length(len_before);  // recording ran advance() on the host only
-  sync(device);
+  constexpr int kReps = 10;
   const auto t0 = Clock::now();
-  {
-    c10::cuda::CUDAStreamGuard guard(side);
-    for (int64_t s = 0; s < steps; ++s) {
-      static_in.copy_(eager_ids.narrow(1, kWarm + s, 1));  // teacher-forced input
-      graph.replay();
-      predicted.select(1, s).copy_(static_out.view({B}));
-    }
+  for (int i = 0; i < kReps; ++i) b.copy_(a);
+  sync(device);
+  return 2.0 * static_cast<double>(n) * kReps / seconds_since(t0);
+}
+
+// Decode of method full through the DecodeEngine (each step one CUDA graph replay with
+// --cuda-graph on CUDA): a warm-up call captures the graph of this (batch, capacity), the timed
+// call replays it. At batch 1 the first decode step's logits are also compared with eager
+// decode over a FullCache (teacher-forced, so both see the same token). prompt: [B, C] int64.
+void engine_decode(DecodeEngine& engine, const Bench& b, const at::Tensor& prompt, int64_t steps,
+                   nlohmann::json* out) {
+  const LlamaModel& m = *b.model;
+  const int64_t B = prompt.size(0), C = prompt.size(1), capacity = C + steps + 1;
+  engine.check_context(C + steps + 1, capacity);
+  DecodeStats st;
+  engine.generate(prompt, std::min<int64_t>(steps + 1, 4), SamplingConfig{}, {}, &st, capacity);
+  engine.generate(prompt, steps + 1, SamplingConfig{}, {}, &st, capacity);
+  (*out)["prefill_seconds"] = st.prefill_seconds;
+  (*out)["decode_seconds"] = st.decode_seconds;
+  (*out)["decode_tokens_per_s"] = static_cast<double>(B * st.steps) / st.decode_seconds;
+  (*out)["ms_per_step"] = 1e3 * st.decode_seconds / static_cast<double>(st.steps);
+  (*out)["cuda_graph"] = st.graph;
+  (*out)["engine"] = true;
+  const LlamaConfig& c = m.config();
+  (*out)["kv_bytes_per_token"] = static_cast<double>(2 * c.num_layers * c.num_kv_heads *
+                                                     c.head_dim * at::elementSize(m.dtype()));
+  if (B == 1) {
+    FullCache cache(c, B, C + 2, m.dtype(), m.device());
+    const at::Tensor first = prefill_in_blocks(m, cache, prompt.to(m.device()));       // [B, 1]
+    const at::Tensor eager = m.forward(first, cache, true, false).select(1, 0);       // [B, V]
+    const at::Tensor got = engine.teacher_forced_logits(prompt, first.to(at::kCPU), C + 2)
+                               .select(1, 1);                                         // [B, V]
+    (*out)["first_step_logits_max_abs_diff"] = (got - eager).abs().max().item<double>();
+    (*out)["first_step_logits_max_abs"] = eager.abs().max().item<double>();
+    (*out)["first_step_top1_equal"] = got.argmax(-1).equal(eager.argmax(-1));
   }
-  side.synchronize();
-  const double d = seconds_since(t0);
-  cache.set_host_length(len_before + steps);
-  const at::Tensor expect = eager_ids.narrow(1, kWarm + 1, steps);
-  (*out)["decode_seconds"] = d;
-  (*out)["decode_tokens_per_s"] = static_cast<double>(B * steps) / d;
-  (*out)["ms_per_step"] = 1e3 * d / static_cast<double>(steps);
-  (*out)["kv_bytes_per_token"] =
-      static_cast<double>(cache.bytes()) / static_cast<double>(cache.capacity() * B);
-  (*out)["graph_top1_agreement_teacher_forced"] =
-      predicted.eq(expect).to(at::kDouble).mean().item<double>();
-  (*out)["first_step_logits_max_abs_diff"] = first_step_diff;
-  (*out)["first_step_logits_max_abs"] = first_step_scale;
-#else
-  (void)b, (void)prompt, (void)steps, (void)out;
-  KVSVD_CHECK(false, "--cuda-graph: this kvsvd was built without CUDA");
-#endif
+  engine.release();
 }
 
 }  // namespace
@@ -323,7 +295,13 @@ void run_bench_decode(const BenchOptions& o) {
           static_cast<double>(cache->bytes()) / static_cast<double>(cache->length() * batch);
     }
   };
-  run(1, 128, 4, nullptr);  // warm-up: kernels chosen, allocator primed
+  const bool use_engine = b.config.method == KvMethod::Full;
+  std::unique_ptr<DecodeEngine> engine;
+  if (use_engine) engine = std::make_unique<DecodeEngine>(*b.model, o.cuda_graph);
+  KVSVD_CHECK(!o.cuda_graph || use_engine, "--cuda-graph is implemented for --method full");
+  if (!use_engine) run(1, 128, 4, nullptr);  // warm-up: kernels chosen, allocator primed
+  const double weights = weight_bytes_per_step(*b.model);
+  const double bandwidth = copy_bandwidth(device);
   for (int64_t batch : batches) {
     for (int64_t context : o.contexts) {
       nlohmann::json j = b.describe;
@@ -334,11 +312,9 @@ void run_bench_decode(const BenchOptions& o) {
       try {
         reset_peak_memory(device);
         nlohmann::json best;
-        if (o.cuda_graph) {
-          graph_decode(b, random_prompt(V, batch, context, o.seed), o.new_tokens, &best);
-          j["cuda_graph"] = true;
-        }
-        for (int64_t rep = 0; rep < (o.cuda_graph ? 0 : o.repeat); ++rep) {
+        if (use_engine)
+          engine_decode(*engine, b, random_prompt(V, batch, context, o.seed), o.new_tokens, &best);
+        for (int64_t rep = 0; rep < (use_engine ? 0 : o.repeat); ++rep) {
           nlohmann::json r;
           run(batch, context, o.new_tokens, &r);
           if (rep == 0 || r["decode_seconds"].get<double>() < best["decode_seconds"].get<double>())
@@ -346,10 +322,24 @@ void run_bench_decode(const BenchOptions& o) {
         }
         j.update(best);
         j["peak_memory_bytes"] = peak_memory_bytes(device);
+        // The step's byte bound: weights + this method's KV bytes read at the mean length of
+        // the timed steps, over the copy bandwidth measured in this run.
+        const double kv_read = best["kv_bytes_per_token"].get<double>() * static_cast<double>(batch) *
+                               (static_cast<double>(context) + 0.5 * static_cast<double>(o.new_tokens) + 1);
+        j["weight_bytes_per_step"] = weights;
+        j["kv_bytes_read_per_step"] = kv_read;
+        if (bandwidth > 0) {
+          const double bound_ms = 1e3 * (weights + kv_read) / bandwidth;
+          j["copy_bandwidth_bytes_per_s"] = bandwidth;
+          j["bound_ms_per_step"] = bound_ms;
+          j["bound_tokens_per_s"] = 1e3 * static_cast<double>(batch) / bound_ms;
+          j["fraction_of_bound"] = bound_ms / best["ms_per_step"].get<double>();
+        }
       } catch (const c10::Error& e) {
         // An out-of-memory point is a result (the row says so), not the end of the sweep.
         const std::string what = e.what_without_backtrace();
         KVSVD_CHECK(what.find("out of memory") != std::string::npos, what);
+        if (engine) engine->release();
         j["error"] = "out of memory";
       }
       emit(o, j);
