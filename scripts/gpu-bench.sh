@@ -18,6 +18,7 @@
 #            with each step one CUDA graph replay; full: the engine's eager steps); table in
 #            $OUT/decode-table.md
 #   scale    profile and evaluate at 1 rank and at one rank per GPU (NCCL), results compared
+#   table    the decode table again from $OUT/results.jsonl
 # Inputs: .carry/bench/{sotu.txt,tokenizer.json} (the corpus and Llama-3 tokenizer, carried).
 # Every figure goes to $OUT/results.jsonl (one JSON object per line, tagged with "bench"), every
 # log to $OUT/bench.log (the device tool returns at most 8 files).
@@ -228,6 +229,7 @@ for p in "${phases[@]}"; do
   case "$p" in
     all) phase_build; phase_make; phase_profile; phase_prefill; phase_decode ;;
     build|make|profile|prefill|decode|scale) "phase_$p" ;;
-    *) echo "gpu-bench: unknown phase '$p' (build make profile prefill decode scale all)" >&2; exit 2 ;;
+    table) decode_table ;;
+    *) echo "gpu-bench: unknown phase '$p' (build make profile prefill decode scale table all)" >&2; exit 2 ;;
   esac
 done

@@ -34,13 +34,26 @@ bool decode_attention_kernel_covers(int64_t head_dim, int64_t group) {
 #endif
 }
 
-int64_t decode_attention_splits(int64_t batch, int64_t kv_heads, int64_t capacity,
-                                at::Device device) {
-  constexpr int64_t kBlocksPerSm = 4, kMinRows = 64, kMaxSplits = 256;
-  const int64_t want = kBlocksPerSm * multiprocessor_count(device);
-  const int64_t by_blocks = (want + batch * kv_heads - 1) / (batch * kv_heads);
-  const int64_t by_rows = (capacity + kMinRows - 1) / kMinRows;
-  return std::max<int64_t>(1, std::min({by_blocks, by_rows, kMaxSplits}));
+int64_t decode_attention_splits(int64_t batch, int64_t kv_heads, int64_t group, int64_t head_dim,
+                                int64_t capacity, at::ScalarType dtype, at::Device device) {
+  constexpr int64_t kMinRows = 64, kMaxSplits = 256;
+  int64_t per_sm = 1;
+#if KVSVD_HAVE_CUDA
+  if (device.is_cuda() && decode_attention_supported(head_dim, group))
+    per_sm = decode_attention_blocks_per_sm(kernel_dtype(dtype), head_dim, group);
+#else
+  (void)group, (void)head_dim, (void)dtype;
+#endif
+  const int64_t resident = per_sm * multiprocessor_count(device);
+  const int64_t max_splits = std::max<int64_t>(
+      1, std::min((capacity + kMinRows - 1) / kMinRows, kMaxSplits));
+  const int64_t heads = batch * kv_heads;
+  for (int64_t s = 1; s <= max_splits; ++s) {
+    const int64_t blocks = heads * s;
+    const int64_t waves = (blocks + resident - 1) / resident;
+    if (10 * blocks >= 9 * resident && 10 * blocks >= 9 * waves * resident) return s;
+  }
+  return max_splits;
 }
 
 DecodeAttentionWorkspace make_decode_attention_workspace(int64_t batch, int64_t q_heads,

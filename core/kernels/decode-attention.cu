@@ -82,12 +82,17 @@ __global__ void __launch_bounds__(kThreads) decode_attention_split_kernel(Decode
 
   for (int base = t0; base < t1; base += kTile) {
     const int n = min(kTile, t1 - base);
-    uint4 raw[kUnroll];
+    // Keys and values of the tile are loaded together: values do not depend on the softmax,
+    // and twice the bytes in flight hide more of the memory latency.
+    uint4 raw[kUnroll], vraw[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int j = grp + u * kGroups;
-      raw[u] = (j < n && active) ? __ldg(reinterpret_cast<const uint4*>(kbase + (int64_t)(base + j) * D))
-                                 : make_uint4(0, 0, 0, 0);
+      const bool in = j < n && active;
+      raw[u] = in ? __ldg(reinterpret_cast<const uint4*>(kbase + (int64_t)(base + j) * D))
+                  : make_uint4(0, 0, 0, 0);
+      vraw[u] = in ? __ldg(reinterpret_cast<const uint4*>(vbase + (int64_t)(base + j) * D))
+                   : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -134,12 +139,6 @@ __global__ void __launch_bounds__(kThreads) decode_attention_split_kernel(Decode
     }
     __syncthreads();
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int j = grp + u * kGroups;
-      raw[u] = (j < n && active) ? __ldg(reinterpret_cast<const uint4*>(vbase + (int64_t)(base + j) * D))
-                                 : make_uint4(0, 0, 0, 0);
-    }
-#pragma unroll
     for (int g = 0; g < GMAX; ++g) {
       const float c = g < G ? s_corr[g] : 0.f;
 #pragma unroll
@@ -150,7 +149,7 @@ __global__ void __launch_bounds__(kThreads) decode_attention_split_kernel(Decode
       const int j = grp + u * kGroups;
       if (j < n) {
         float v[kVec];
-        unpack<T>(raw[u], v);
+        unpack<T>(vraw[u], v);
 #pragma unroll
         for (int g = 0; g < GMAX; ++g) {
           const float p = g < G ? s_p[g][j] : 0.f;
@@ -205,18 +204,35 @@ __global__ void decode_attention_merge_kernel(DecodeAttentionArgs a) {
   }
 }
 
+using SplitKernel = void (*)(DecodeAttentionArgs);
+
 template <typename T, int D>
-void launch_d(const DecodeAttentionArgs& a, KernelStream s) {
-  const int64_t G = a.q_heads / a.kv_heads;
+SplitKernel split_kernel_for(int64_t G) {
+  if (G <= 1) return decode_attention_split_kernel<T, D, 1>;
+  if (G <= 2) return decode_attention_split_kernel<T, D, 2>;
+  if (G <= 4) return decode_attention_split_kernel<T, D, 4>;
+  return decode_attention_split_kernel<T, D, 8>;
+}
+
+template <typename T>
+SplitKernel split_kernel_for(int64_t D, int64_t G) {
+  switch (D) {
+    case 64: return split_kernel_for<T, 64>(G);
+    case 80: return split_kernel_for<T, 80>(G);
+    case 96: return split_kernel_for<T, 96>(G);
+    case 128: return split_kernel_for<T, 128>(G);
+    default: throw std::runtime_error("decode_attention: head_dim not instantiated");
+  }
+}
+
+template <typename T>
+void launch_t(const DecodeAttentionArgs& a, KernelStream s) {
   const dim3 grid(static_cast<unsigned>(a.splits), static_cast<unsigned>(a.kv_heads),
                   static_cast<unsigned>(a.batch));
-  if (G <= 1) decode_attention_split_kernel<T, D, 1><<<grid, kThreads, 0, s>>>(a);
-  else if (G <= 2) decode_attention_split_kernel<T, D, 2><<<grid, kThreads, 0, s>>>(a);
-  else if (G <= 4) decode_attention_split_kernel<T, D, 4><<<grid, kThreads, 0, s>>>(a);
-  else decode_attention_split_kernel<T, D, 8><<<grid, kThreads, 0, s>>>(a);
+  split_kernel_for<T>(a.head_dim, a.q_heads / a.kv_heads)<<<grid, kThreads, 0, s>>>(a);
   check_cuda_launch("decode_attention_split");
   const dim3 mgrid(static_cast<unsigned>(a.q_heads), static_cast<unsigned>(a.batch));
-  decode_attention_merge_kernel<T><<<mgrid, D <= 64 ? 64 : 128, 0, s>>>(a);
+  decode_attention_merge_kernel<T><<<mgrid, a.head_dim <= 64 ? 64 : 128, 0, s>>>(a);
   check_cuda_launch("decode_attention_merge");
 }
 
@@ -229,16 +245,16 @@ bool decode_attention_supported(int64_t head_dim, int64_t group) {
 
 void launch_decode_attention(KernelDType dt, const DecodeAttentionArgs& a, KernelStream s) {
   if (a.batch == 0) return;
+  dispatch_dtype(dt, [&](auto tag) { launch_t<decltype(tag)>(a, s); });
+}
+
+int decode_attention_blocks_per_sm(KernelDType dt, int64_t head_dim, int64_t group) {
+  int n = 0;
   dispatch_dtype(dt, [&](auto tag) {
-    using T = decltype(tag);
-    switch (a.head_dim) {
-      case 64: launch_d<T, 64>(a, s); break;
-      case 80: launch_d<T, 80>(a, s); break;
-      case 96: launch_d<T, 96>(a, s); break;
-      case 128: launch_d<T, 128>(a, s); break;
-      default: throw std::runtime_error("decode_attention: head_dim not instantiated");
-    }
+    const SplitKernel k = split_kernel_for<decltype(tag)>(head_dim, group);
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, k, kThreads, 0) != cudaSuccess) n = 0;
   });
+  return n > 0 ? n : 1;
 }
 
 }  // namespace kvsvd

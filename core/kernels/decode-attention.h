@@ -16,10 +16,10 @@ struct DecodeAttentionWorkspace {
 // Whether the CUDA kernel has an instance for this head_dim and GQA group (false without CUDA).
 bool decode_attention_kernel_covers(int64_t head_dim, int64_t group);
 
-// Splits of the sequence for this shape: enough blocks to fill the device's multiprocessors
-// several times over, at least 64 rows each at full capacity.
-int64_t decode_attention_splits(int64_t batch, int64_t kv_heads, int64_t capacity,
-                                at::Device device);
+// Splits of the sequence for this shape: the fewest that fill the resident blocks of the device
+// in nearly whole waves (>= 90% of the last wave busy), at least 64 rows each at full capacity.
+int64_t decode_attention_splits(int64_t batch, int64_t kv_heads, int64_t group, int64_t head_dim,
+                                int64_t capacity, at::ScalarType dtype, at::Device device);
 DecodeAttentionWorkspace make_decode_attention_workspace(int64_t batch, int64_t q_heads,
                                                          int64_t head_dim, int64_t splits,
                                                          at::Device device);

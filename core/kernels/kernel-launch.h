@@ -42,5 +42,17 @@ struct DecodeAttentionArgs {
 void launch_decode_attention(KernelDType dt, const DecodeAttentionArgs& a, KernelStream s);
 // Whether launch_decode_attention has an instance for this head_dim and GQA group size.
 bool decode_attention_supported(int64_t head_dim, int64_t group);
+// Blocks of the split kernel resident per multiprocessor (the occupancy calculator's answer).
+int decode_attention_blocks_per_sm(KernelDType dt, int64_t head_dim, int64_t group);
+
+}  // namespace kvsvd
+
+namespace kvsvd {
+
+// y[M, N] = x[M, K] w[N, K]^T for M <= 4 (decode GEMV at small batch): float accumulation, one
+// rounding to the element type. x, w, y contiguous; K a multiple of 16 bytes of elements.
+void launch_skinny_gemm(KernelDType dt, const void* x, const void* w, void* y, int64_t M,
+                        int64_t N, int64_t K, KernelStream s);
+constexpr int64_t kSkinnyGemmMaxRows = 4;
 
 }  // namespace kvsvd

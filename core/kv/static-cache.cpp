@@ -24,7 +24,8 @@ StaticFullCache::StaticFullCache(const LlamaConfig& cfg, int64_t batch, int64_t 
   pos_ = at::zeros({batch}, iopt);
   lens_ = at::ones({batch}, iopt);
   table_ = std::make_unique<RopeTable>(Rope(cfg, device).inv_freq(), capacity, dtype);
-  const int64_t splits = decode_attention_splits(batch, cfg.num_kv_heads, capacity, device);
+  const int64_t splits = decode_attention_splits(
+      batch, cfg.num_kv_heads, cfg.num_heads / cfg.num_kv_heads, cfg.head_dim, capacity, dtype, device);
   ws_ = make_decode_attention_workspace(batch, cfg.num_heads, cfg.head_dim, splits, device);
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/kernels/residual-rms-norm.h"
+#include "core/kernels/skinny-gemm.h"
 #include "core/kv/static-cache.h"
 #include "core/util/error.h"
 
@@ -97,18 +98,18 @@ at::Tensor DecodeEngine::step_logits(Slot& s) {
     const LayerWeights& L = w.layers[l];
     const FusedLayer& F = fused_[l];
     at::Tensor x = residual_rms_norm(h, delta, L.attn_norm, eps);       // [B, hidden]
-    const at::Tensor qkv = at::linear(x, F.wqkv, F.bqkv);               // [B, (Hq+2Hkv) d]
+    const at::Tensor qkv = decode_linear(x, F.wqkv, F.bqkv);               // [B, (Hq+2Hkv) d]
     const at::Tensor q = qkv.narrow(1, 0, Hq * d).view({B, Hq, d});
     const at::Tensor k = qkv.narrow(1, Hq * d, Hkv * d).view({B, Hkv, d});
     const at::Tensor v = qkv.narrow(1, (Hq + Hkv) * d, Hkv * d).view({B, Hkv, d});
-    delta = at::linear(s.cache->attend_step(l, q, k, v), L.wo);          // [B, hidden]
+    delta = decode_linear(s.cache->attend_step(l, q, k, v), L.wo);          // [B, hidden]
     x = residual_rms_norm(h, delta, L.mlp_norm, eps);
-    const at::Tensor gu = at::linear(x, F.w_gate_up);                   // [B, 2I]
-    delta = at::linear(at::silu(gu.narrow(1, 0, I)) * gu.narrow(1, I, I), L.w_down);
+    const at::Tensor gu = decode_linear(x, F.w_gate_up);                   // [B, 2I]
+    delta = decode_linear(at::silu(gu.narrow(1, 0, I)) * gu.narrow(1, I, I), L.w_down);
   }
   const at::Tensor x = residual_rms_norm(h, delta, w.final_norm, eps);
   s.cache->positions().add_(1);
-  return at::linear(x, w.lm_head).to(at::kFloat);  // [B, V]
+  return decode_linear(x, w.lm_head).to(at::kFloat);  // [B, V]
 }
 
 void DecodeEngine::step(Slot& s) {

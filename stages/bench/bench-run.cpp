@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 
@@ -67,6 +68,7 @@ Bench open_bench(const BenchOptions& o) {
   sync(device);
   b.describe["load_seconds"] = seconds_since(t0);
   b.describe["method"] = o.method;
+  b.describe["model_dir"] = o.model;
   if (c.method == KvMethod::Svd) {
     KVSVD_CHECK(!o.store.empty(), "--method svd needs --store");
     const ProfileStoreReader reader = ProfileStoreReader::open(o.store);
@@ -256,6 +258,19 @@ void engine_decode(DecodeEngine& engine, const Bench& b, const at::Tensor& promp
     (*out)["first_step_logits_max_abs_diff"] = (got - eager).abs().max().item<double>();
     (*out)["first_step_logits_max_abs"] = eager.abs().max().item<double>();
     (*out)["first_step_top1_equal"] = got.argmax(-1).equal(eager.argmax(-1));
+    if (const char* ref = std::getenv("KVSVD_BENCH_FP32_REFERENCE"); ref && *ref == '1') {
+      // How far bf16 rounding alone moves these logits: both bf16 paths against an eager float32
+      // forward of the same weights on the same tokens.
+      const LlamaModel m32 = LlamaModel::load(b.describe["model_dir"].get<std::string>(),
+                                              m.device(), at::kFloat);
+      FullCache c32(c, B, C + 2, at::kFloat, m.device());
+      prefill_in_blocks(m32, c32, prompt.to(m.device()));
+      const at::Tensor exact = m32.forward(first, c32, true, false).select(1, 0);  // [B, V]
+      (*out)["first_step_eager_bf16_vs_fp32_max_abs_diff"] = (eager - exact).abs().max().item<double>();
+      (*out)["first_step_engine_bf16_vs_fp32_max_abs_diff"] = (got - exact).abs().max().item<double>();
+      (*out)["first_step_fp32_top1_equal_engine"] = got.argmax(-1).equal(exact.argmax(-1));
+      (*out)["first_step_fp32_top1_equal_eager"] = eager.argmax(-1).equal(exact.argmax(-1));
+    }
   }
   engine.release();
 }

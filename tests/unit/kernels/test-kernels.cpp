@@ -13,6 +13,7 @@
 #include "core/kernels/residual-rms-norm.h"
 #include "core/kernels/rope-append.h"
 #include "core/kernels/rope-table.h"
+#include "core/kernels/skinny-gemm.h"
 #include "core/kv/rope.h"
 #include "support/catch.h"
 
@@ -174,9 +175,17 @@ TEST_CASE("decode_attention_reference equals naive softmax attention (GQA, poiso
   }
 }
 
+TEST_CASE("decode_linear_reference equals a naive double-precision product", "[kernels]") {
+  at::manual_seed(14);
+  const at::Tensor x = at::randn({3, 136}), w = at::randn({37, 136});
+  CHECK(rel_err(decode_linear_reference(x, w), at::matmul(x.to(at::kDouble), w.to(at::kDouble).t())) < 1e-6);
+  CHECK(rel_err(decode_linear(x, w), decode_linear_reference(x, w)) == 0);  // CPU: the reference
+}
+
 TEST_CASE("decode_attention_splits fills the device and bounds the split count", "[kernels]") {
-  CHECK(decode_attention_splits(1, 8, 1, at::kCPU) == 1);
-  CHECK(decode_attention_splits(1, 8, 100000, at::kCPU) == 1);  // 1 "multiprocessor" on the CPU
+  CHECK(decode_attention_splits(1, 8, 4, 128, 1, at::kFloat, at::kCPU) == 1);
+  // One "multiprocessor" on the CPU: 8 heads already fill it.
+  CHECK(decode_attention_splits(1, 8, 4, 128, 100000, at::kFloat, at::kCPU) == 1);
   const auto ws = make_decode_attention_workspace(2, 6, 80, 5, at::kCPU);
   CHECK(ws.part_acc.sizes() == at::IntArrayRef({2, 6, 5, 80}));
   CHECK(ws.part_ml.sizes() == at::IntArrayRef({2, 6, 5, 2}));
@@ -217,6 +226,26 @@ TEST_CASE("CUDA residual_rms_norm equals its ATen reference", "[kernels][cuda]")
         std::printf("residual_rms_norm %s hidden %lld rows %lld: rel err %.3g\n",
                     c10::toString(dt), (long long)hidden, (long long)rows, e);
       }
+}
+
+TEST_CASE("CUDA skinny GEMM (decode_linear) equals at::linear", "[kernels][cuda]") {
+  if (!have_cuda()) return;
+  at::manual_seed(24);
+  const at::Device dev(at::kCUDA);
+  double worst = 0;
+  for (at::ScalarType dt : {at::kFloat, at::kHalf, at::kBFloat16})
+    for (int64_t M : {1, 2, 3, 4})
+      for (auto nk : std::vector<std::pair<int64_t, int64_t>>{{4099, 4096}, {37, 14336}, {4096, 136}, {1, 8}}) {
+        auto o = at::TensorOptions().dtype(dt).device(dev);
+        const at::Tensor x = at::randn({M, nk.second}, o), w = at::randn({nk.first, nk.second}, o);
+        const at::Tensor out = decode_linear(x, w), ref = decode_linear_reference(x, w);
+        INFO("dtype " << dt << " M " << M << " N " << nk.first << " K " << nk.second);
+        CHECK(all_finite(out));
+        const double e = rel_err(out, ref);
+        CHECK(e <= tolerance(dt));
+        if (dt != at::kFloat) worst = std::max(worst, e);
+      }
+  std::printf("skinny GEMM max rel err vs at::linear (16-bit types): %.3g\n", worst);
 }
 
 TEST_CASE("CUDA rope_append equals its ATen reference", "[kernels][cuda]") {
@@ -262,7 +291,7 @@ TEST_CASE("CUDA split-K decode_attention equals its ATen reference", "[kernels][
       const at::Tensor lens = lengths_tensor(c.lengths, dev);
       const int64_t Hq = c.Hkv * c.G;
       // Several split counts, the device's own choice among them; poisoned partials.
-      for (int64_t splits : {int64_t(1), int64_t(7), decode_attention_splits(c.B, c.Hkv, c.cap, dev)}) {
+      for (int64_t splits : {int64_t(1), int64_t(7), decode_attention_splits(c.B, c.Hkv, c.G, c.d, c.cap, dt, dev)}) {
         DecodeAttentionWorkspace ws = make_decode_attention_workspace(c.B, Hq, c.d, splits, dev);
         ws.part_acc.fill_(kNaN);
         ws.part_ml.fill_(kNaN);
