@@ -100,7 +100,8 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k_cache,
                       k_cache.is_contiguous() && v_cache.is_contiguous() && aligned &&
                       decode_attention_kernel_covers(d, Hq / Hkv) && ws.part_acc.defined() &&
                       ws.part_acc.size(0) >= B && ws.part_acc.size(1) == Hq &&
-                      ws.part_acc.size(2) == ws.splits && ws.part_acc.size(3) == d;
+                      ws.part_acc.size(2) == ws.splits && ws.part_acc.size(3) == d &&
+                      ws.splits <= 256;  // the merge kernel's shared weights
   if (!kernel) return decode_attention_reference(q, k_cache, v_cache, lengths, scale);
 #if KVSVD_HAVE_CUDA
   at::Tensor out = at::empty({B, Hq, d}, q.options());
