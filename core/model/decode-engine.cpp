@@ -206,6 +206,7 @@ std::vector<std::vector<int64_t>> DecodeEngine::generate(const at::Tensor& promp
   st.graph = static_cast<bool>(s.graph);
 #endif
   s.cache->set_host_length(C + st.steps);
+  st.kv_bytes = s.cache->bytes();
   if (stats) *stats = st;
   return tokens;
 }

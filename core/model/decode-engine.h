@@ -23,6 +23,7 @@ struct DecodeStats {
   double decode_seconds = 0;   // from the first decode step to the last token read back
   int64_t steps = 0;           // decode steps run (each gives one token per sequence)
   bool graph = false;          // steps were CUDA graph replays
+  int64_t kv_bytes = 0;        // bytes the fixed-capacity cache holds
 };
 
 class DecodeEngine {

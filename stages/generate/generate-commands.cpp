@@ -10,9 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/kv/full-cache.h"
 #include "core/model/aten-device.h"
-#include "core/model/generate.h"
+#include "core/model/decode-engine.h"
 #include "core/model/llama.h"
 #include "core/util/cli-run.h"
 #include "core/util/error.h"
@@ -73,18 +72,24 @@ void run_generate(const GenerateArgs& a, const CLI::App& cmd) {
   std::vector<int64_t> stop = a.stop_ids;
   if (!a.ignore_eos) stop.insert(stop.end(), cfg.eos_token_ids.begin(), cfg.eos_token_ids.end());
 
-  FullCache cache(cfg, 1, static_cast<int64_t>(prompt.size()) + a.max_new, dtype, device);
-  GenerateStats st;
-  const std::vector<int64_t> out = generate(model, cache, prompt, a.max_new, sampling, stop, &st);
+  // The decode engine: fixed-capacity cache, each CUDA step one graph replay, token choice on the
+  // device (seeded sampling draws from the device sampler's own counter-based stream).
+  DecodeEngine engine(model);
+  DecodeStats st;
+  const at::Tensor ids =
+      at::tensor(at::ArrayRef<int64_t>(prompt), at::kLong).view({1, int64_t(prompt.size())});
+  const std::vector<int64_t> out =
+      a.max_new > 0 ? engine.generate(ids, a.max_new, sampling, stop, &st)[0] : std::vector<int64_t>{};
   std::printf("%s\n", nlohmann::json(out).dump().c_str());
   if (a.stats) {
-    const double tps = st.decode_seconds > 0 && st.new_tokens > 1
-                           ? static_cast<double>(st.new_tokens - 1) / st.decode_seconds
+    const double tps = st.decode_seconds > 0 && st.steps > 0
+                           ? static_cast<double>(st.steps) / st.decode_seconds
                            : 0.0;
-    nlohmann::json s = {{"prompt_tokens", prompt.size()},   {"new_tokens", st.new_tokens},
+    nlohmann::json s = {{"prompt_tokens", prompt.size()},   {"new_tokens", out.size()},
                         {"prefill_seconds", st.prefill_seconds},
                         {"decode_seconds", st.decode_seconds},
-                        {"decode_tokens_per_second", tps},  {"kv_bytes", cache.bytes()},
+                        {"decode_tokens_per_second", tps},  {"kv_bytes", st.kv_bytes},
+                        {"cuda_graph", st.graph},
                         {"device", device.str()},           {"dtype", aten_dtype_name(dtype)}};
     std::fprintf(stderr, "%s\n", s.dump().c_str());
   }
