@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/kernels/rope-append.h"
+#include "core/kernels/skinny-gemm.h"
 #include "core/kv/full-cache.h"
 #include "core/util/error.h"
 
@@ -44,6 +45,11 @@ at::Tensor StaticFullCache::attend_step(int64_t layer, const at::Tensor& q, cons
                                     v.to(vc.scalar_type()), *table_, pos_, kc, vc);  // [B, Hq, d]
   const double scale = std::pow(static_cast<double>(d), -0.5);
   return decode_attention(qr, kc, vc, lens_, scale, ws_).view({B, Hq * d});
+}
+
+at::Tensor StaticFullCache::decode_step(int64_t layer, const at::Tensor& q, const at::Tensor& k,
+                                        const at::Tensor& v, const at::Tensor& w_o) {
+  return decode_linear(attend_step(layer, q, k, v), w_o);  // [B, hidden]
 }
 
 at::Tensor StaticFullCache::attend(int64_t layer, const at::Tensor& q, const at::Tensor& k,

@@ -8,11 +8,11 @@
 
 #include "core/kernels/decode-attention.h"
 #include "core/kernels/rope-table.h"
-#include "core/kv/kv-cache.h"
+#include "core/kv/step-cache.h"
 
 namespace kvsvd {
 
-class StaticFullCache : public KvCache {
+class StaticFullCache : public StepCache {
  public:
   // Room for exactly `capacity` tokens per layer ([B, Hkv, capacity, d] keys and values).
   StaticFullCache(const LlamaConfig& cfg, int64_t batch, int64_t capacity, at::ScalarType dtype,
@@ -25,6 +25,9 @@ class StaticFullCache : public KvCache {
   // before W_O. Layer 0 also sets the attended lengths to positions + 1.
   at::Tensor attend_step(int64_t layer, const at::Tensor& q, const at::Tensor& k,
                          const at::Tensor& v);
+  // attend_step, then W_O (through the skinny-GEMM kernel at small batch): [B, hidden].
+  at::Tensor decode_step(int64_t layer, const at::Tensor& q, const at::Tensor& k,
+                         const at::Tensor& v, const at::Tensor& w_o) override;
   // Host length, and the device positions by a kernel (recorded into a graph with the step).
   void advance(int64_t tokens) override;
   int64_t length() const override { return len_; }
@@ -32,13 +35,13 @@ class StaticFullCache : public KvCache {
   void reset() override;
   std::string name() const override { return "full-static"; }
 
-  int64_t capacity() const { return capacity_; }
+  int64_t capacity() const override { return capacity_; }
   int64_t batch() const { return batch_; }
   // [B] int32 on the device: tokens cached per sequence (the next token's position).
-  at::Tensor& positions() { return pos_; }
+  at::Tensor& positions() override { return pos_; }
   // Recording a graph runs the host side of one step (advance) but none of its kernels; after
   // the recording and after replays the caller sets the host length to what the device holds.
-  void set_host_length(int64_t n);
+  void set_host_length(int64_t n) override;
 
  private:
   LlamaConfig cfg_;

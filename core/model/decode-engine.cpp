@@ -32,7 +32,7 @@ bool same_choice(const SamplingConfig& a, const SamplingConfig& b) {
 }  // namespace
 
 struct DecodeEngine::Slot {
-  std::unique_ptr<StaticFullCache> cache;
+  std::unique_ptr<StepCache> cache;
   at::Tensor ids;  // [B] int64 on the device: a step's input, overwritten by its chosen token
   std::unique_ptr<DeviceSampler> sampler;
   int64_t eager_steps = 0;  // steps run eagerly since the sampler was set (lazy init before capture)
@@ -41,8 +41,13 @@ struct DecodeEngine::Slot {
 #endif
 };
 
-DecodeEngine::DecodeEngine(const LlamaModel& model, bool cuda_graph)
-    : model_(model), cuda_graph_(cuda_graph) {
+DecodeEngine::DecodeEngine(const LlamaModel& model, bool cuda_graph, StepCacheMaker make_cache)
+    : model_(model), cuda_graph_(cuda_graph), make_cache_(std::move(make_cache)) {
+  if (!make_cache_)
+    make_cache_ = [&model](int64_t batch, int64_t capacity) -> std::unique_ptr<StepCache> {
+      return std::make_unique<StaticFullCache>(model.config(), batch, capacity, model.dtype(),
+                                               model.device());
+    };
   c10::NoGradGuard no_grad;
   for (const LayerWeights& L : model_.weights().layers) {
     FusedLayer f;
@@ -69,8 +74,9 @@ DecodeEngine::Slot& DecodeEngine::slot(int64_t batch, int64_t capacity) {
   auto& s = slots_[{batch, capacity}];
   if (!s) {
     s = std::make_unique<Slot>();
-    s->cache = std::make_unique<StaticFullCache>(model_.config(), batch, capacity, model_.dtype(),
-                                                 model_.device());
+    s->cache = make_cache_(batch, capacity);
+    KVSVD_CHECK(s->cache && s->cache->capacity() >= capacity, "decode: the step cache for batch ",
+                batch, " holds fewer than ", capacity, " tokens");
     s->ids = at::zeros({batch}, at::TensorOptions().dtype(at::kLong).device(model_.device()));
   }
   return *s;
@@ -102,7 +108,7 @@ at::Tensor DecodeEngine::step_logits(Slot& s) {
     const at::Tensor q = qkv.narrow(1, 0, Hq * d).view({B, Hq, d});
     const at::Tensor k = qkv.narrow(1, Hq * d, Hkv * d).view({B, Hkv, d});
     const at::Tensor v = qkv.narrow(1, (Hq + Hkv) * d, Hkv * d).view({B, Hkv, d});
-    delta = decode_linear(s.cache->attend_step(l, q, k, v), L.wo);          // [B, hidden]
+    delta = s.cache->decode_step(l, q, k, v, L.wo);                      // [B, hidden]
     x = residual_rms_norm(h, delta, L.mlp_norm, eps);
     const at::Tensor gu = decode_linear(x, F.w_gate_up);                   // [B, 2I]
     delta = decode_linear(at::silu(gu.narrow(1, 0, I)) * gu.narrow(1, I, I), L.w_down);

@@ -6,6 +6,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <utility>
@@ -16,7 +17,11 @@
 
 namespace kvsvd {
 
-class StaticFullCache;
+class StepCache;
+
+// Makes the engine's fixed-capacity cache for (batch, capacity); the default makes a
+// StaticFullCache in the model's dtype on its device.
+using StepCacheMaker = std::function<std::unique_ptr<StepCache>(int64_t batch, int64_t capacity)>;
 
 struct DecodeStats {
   double prefill_seconds = 0;  // device synchronised at both ends
@@ -29,7 +34,8 @@ struct DecodeStats {
 class DecodeEngine {
  public:
   // cuda_graph: replay captured steps on CUDA (ignored on the CPU).
-  explicit DecodeEngine(const LlamaModel& model, bool cuda_graph = true);
+  explicit DecodeEngine(const LlamaModel& model, bool cuda_graph = true,
+                        StepCacheMaker make_cache = {});
   ~DecodeEngine();
 
   // prompts: [B, C] int64 (any device), every sequence C tokens. Generates up to max_new tokens
@@ -72,6 +78,7 @@ class DecodeEngine {
 
   const LlamaModel& model_;
   bool cuda_graph_ = true;
+  StepCacheMaker make_cache_;
   std::vector<FusedLayer> fused_;
   std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Slot>> slots_;
 };
