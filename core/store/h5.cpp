@@ -514,9 +514,14 @@ File File::create(const std::string& path) {
   return File(Handle(id, H5Fclose), path);
 }
 
-File File::open(const std::string& path, FileMode mode) {
+File File::open(const std::string& path, FileMode mode, bool own_partial) {
   quiet_errors();
   PropList fapl(H5P_FILE_ACCESS);
+  if (own_partial) {
+    // The property h5clear uses (registered on every file access list since HDF5 1.10.0).
+    hbool_t clear = 1;
+    KVSVD_H5_CHECK(H5Pset(fapl.id(), "clear_status_flags", &clear), path, "/");
+  }
   KVSVD_H5_CHECK(H5Pset_fclose_degree(fapl.id(), H5F_CLOSE_SEMI), path, "/");
   // Objects added on resume get the same checksummed format as the file's first ones.
   if (mode == FileMode::read_write) set_checksummed_format(fapl, path);

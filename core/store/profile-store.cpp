@@ -485,7 +485,7 @@ ProfileStoreWriter ProfileStoreWriter::resume(const std::string& final_path,
   // The holder we waited out may have finished it meanwhile.
   KVSVD_CHECK(path_exists(partial), "no interrupted profile store to resume: ", partial,
               " does not exist (finished by another job?)");
-  h5::File file = h5::File::open(partial, h5::FileMode::read_write);
+  h5::File file = h5::File::open(partial, h5::FileMode::read_write, /*own_partial=*/true);
   StoreHeader h;
   {
     h5::Group root = file.root();
@@ -523,7 +523,8 @@ std::string ProfileStoreWriter::partial_damage(const std::string& final_path) {
   try {
     h5::quiet_errors();
     KVSVD_CHECK(H5Fis_hdf5(partial.c_str()) > 0, partial, " is not an HDF5 file");
-    const h5::File file = h5::File::open(partial, h5::FileMode::read_only);
+    // A killed writer leaves the superblock's "open for write" mark: not damage.
+    const h5::File file = h5::File::open(partial, h5::FileMode::read_only, /*own_partial=*/true);
     const StoreHeader h = read_header(file.root());
     missing_in(file, h.num_layers);  // opens every layer group and reads its `complete` flag
     return "";

@@ -3,6 +3,7 @@
 // the separate process that checks an untrusted store (crash, hang, real libhdf5 crashers).
 #include <hdf5.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -270,4 +271,27 @@ TEST_CASE("isolated check: the fuzzer's libhdf5 crashers become named errors",
     INFO(msg);
     CHECK(has(msg, path));
   }
+}
+
+TEST_CASE("integrity: a .partial left by a killed writer resumes (the 1.10 write mark)",
+          "[store][integrity]") {
+  TempDir dir;
+  const std::string final_path = (dir.path / "s.h5").string();
+  const StoreHeader h = small_store_header();
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {  // a writer killed after its first layer: the file is never closed
+    ProfileStoreWriter w = ProfileStoreWriter::create(final_path, h);
+    w.write_layer(small_store_layer(h, 0));
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(ProfileStoreWriter::partial_damage(final_path).empty());
+  ProfileStoreWriter w = ProfileStoreWriter::resume(final_path, h);
+  CHECK(w.missing_layers() == std::vector<int64_t>{1});
+  w.write_layer(small_store_layer(h, 1));
+  w.finalize();
+  CHECK(ProfileStoreReader::open(final_path).verify().ok());
 }
