@@ -170,6 +170,14 @@ Dataset write_dataset(const Group& g, const std::string& name, const std::vector
   return ds;
 }
 
+// The 1.10 file format (superblock v3, object header v2, v2 B-trees, fractal heaps, fixed and
+// extensible chunk indexes) stores a checksum in every metadata block, verified on each read;
+// the 1.8-compatible default leaves object headers, v1 B-trees and local heaps unchecked. Both
+// bounds at 1.10 so that any HDF5 >= 1.10 reads the file, also when a newer library writes it.
+void set_checksummed_format(const PropList& fapl, const std::string& path) {
+  KVSVD_H5_CHECK(H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V110, H5F_LIBVER_V110), path, "/");
+}
+
 void check_read_shape(const Dataset& ds, const std::vector<int64_t>& expected) {
   std::vector<int64_t> got = ds.shape();
   KVSVD_CHECK(got == expected, "dataset ", ds.path(), " in ", ds.file(), " has shape ",
@@ -500,15 +508,23 @@ File File::create(const std::string& path) {
   // SEMI: H5Fclose fails while objects are still open, so a "closed" file is really closed
   // (and flushed) before the caller renames it into place.
   KVSVD_H5_CHECK(H5Pset_fclose_degree(fapl.id(), H5F_CLOSE_SEMI), path, "/");
+  set_checksummed_format(fapl, path);
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
   if (id < 0) raise("creating the HDF5 file", path, "/");
   return File(Handle(id, H5Fclose), path);
 }
 
-File File::open(const std::string& path, FileMode mode) {
+File File::open(const std::string& path, FileMode mode, bool own_partial) {
   quiet_errors();
   PropList fapl(H5P_FILE_ACCESS);
+  if (own_partial) {
+    // The property h5clear uses (registered on every file access list since HDF5 1.10.0).
+    hbool_t clear = 1;
+    KVSVD_H5_CHECK(H5Pset(fapl.id(), "clear_status_flags", &clear), path, "/");
+  }
   KVSVD_H5_CHECK(H5Pset_fclose_degree(fapl.id(), H5F_CLOSE_SEMI), path, "/");
+  // Objects added on resume get the same checksummed format as the file's first ones.
+  if (mode == FileMode::read_write) set_checksummed_format(fapl, path);
   unsigned flags = mode == FileMode::read_write ? H5F_ACC_RDWR : H5F_ACC_RDONLY;
   hid_t id = H5Fopen(path.c_str(), flags, fapl.id());
   if (id < 0) raise("opening the HDF5 file", path, "/");

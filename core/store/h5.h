@@ -181,7 +181,10 @@ class File {
   File() = default;
   // Creates (truncating any existing file at `path`) a file; errors name the path.
   static File create(const std::string& path);
-  static File open(const std::string& path, FileMode mode);
+  // `own_partial`: the file is a .partial that this process may take over (it holds the
+  // store's OutputLock, so no writer is live): the "open for write" mark that the 1.10 format
+  // keeps in the superblock, left set by a writer that was killed, does not refuse the open.
+  static File open(const std::string& path, FileMode mode, bool own_partial = false);
   const std::string& path() const { return path_; }
   hid_t id() const { return h_.id(); }
   bool is_open() const { return h_.valid(); }

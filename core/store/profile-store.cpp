@@ -14,7 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/store/store-digest.h"
 #include "core/util/error.h"
+#include "core/util/sha256.h"
 
 namespace kvsvd {
 
@@ -106,6 +108,9 @@ void check_schema(const h5::Group& root) {
   int64_t version = root.attr_int(attr::schema_version);
   KVSVD_CHECK(version == store_schema::kVersion, f, " has profile-store schema version ", version,
               "; this build of kvsvd reads version ", store_schema::kVersion,
+              version == 1 ? " (version 1 stores carry no content digest, so damage to them can "
+                             "go unnoticed)"
+                           : "",
               " (re-run `kvsvd profile` or use a matching kvsvd)");
 }
 
@@ -258,6 +263,60 @@ double orthonormality_error(const std::vector<float>& basis, int64_t n_kv, int64
   return worst;
 }
 
+
+// Every dataset of a complete layer group, checked against the header's dims (no digest).
+LayerProfile read_layer_datasets(const h5::Group& root, const StoreHeader& h, int64_t layer) {
+  const std::string name = store_schema::layer_group_name(layer);
+  KVSVD_CHECK(root.has_link(name), "layer group ", store_schema::layer_group_path(layer),
+              " is missing in ", root.file());
+  KVSVD_CHECK(group_complete(root, layer), "layer group ", store_schema::layer_group_path(layer),
+              " in ", root.file(), " is incomplete (interrupted write)");
+  h5::Group g = root.open_group(name);
+  LayerProfile p;
+  read_layer_ranks(g, h, layer, p);
+  for (const LayerDatasetSpec& spec : store_schema::layer_datasets()) {
+    read_dataset_into(g, spec, h, p);
+  }
+  return p;
+}
+
+// The objects of layer p whose content differs from `recorded`, in schema order, one message
+// each naming the object and the file; objects in `unread` (their read failed) are skipped.
+std::vector<std::string> digest_mismatches(const StoreDigest& recorded, const LayerProfile& p,
+                                           const std::vector<std::string>& unread,
+                                           const std::string& file) {
+  auto skipped = [&](const std::string& o) {
+    return std::find(unread.begin(), unread.end(), o) != unread.end();
+  };
+  std::vector<std::string> out;
+  const std::vector<DigestEntry> have = layer_digest_entries(p);
+  for (const DigestEntry& e : have) {
+    if (skipped(e.object)) continue;
+    const std::string want = recorded.find(e.object);
+    const char* what = e.object == store_schema::layer_group_path(p.layer) ? "attributes of "
+                                                                           : "dataset ";
+    if (want.empty()) {
+      out.push_back(cat(what, e.object, " in ", file, " has no digest recorded in '",
+                        attr::content_digest, "' on /: damaged store"));
+    } else if (want != e.sha256) {
+      out.push_back(cat(what, e.object, " in ", file, ": content differs from the digest "
+                        "recorded in the header (sha256 ", e.sha256.substr(0, 16), "..., recorded ",
+                        want.substr(0, 16), "...): damaged store"));
+    }
+  }
+  const std::string prefix = store_schema::layer_group_path(p.layer) + "/";
+  for (const DigestEntry& e : recorded.entries) {
+    if (e.object.compare(0, prefix.size(), prefix) != 0 || skipped(e.object)) continue;
+    const bool read = std::any_of(have.begin(), have.end(),
+                                  [&](const DigestEntry& x) { return x.object == e.object; });
+    if (!read) {
+      out.push_back(cat("dataset ", e.object, " has a recorded digest but is missing from ", file,
+                        ": damaged store"));
+    }
+  }
+  return out;
+}
+
 void sync_file_or_fail(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   KVSVD_CHECK(fd >= 0, "cannot reopen ", path, " to flush it to disk: ", std::strerror(errno));
@@ -276,6 +335,52 @@ void fsync_path(const std::string& path, bool directory) {
 }
 
 }  // namespace
+
+std::string header_digest(const StoreHeader& h) {
+  // Byte-exact and unambiguous: each field as its name and value, every string and integer
+  // length-prefixed / fixed-width little-endian (a damaged string need not be valid UTF-8).
+  Sha256 sha;
+  auto put_u64 = [&](uint64_t v) {
+    uint8_t b[8];
+    for (int i = 0; i < 8; ++i) b[i] = uint8_t(v >> (8 * i));
+    sha.update(b, 8);
+  };
+  auto put_str = [&](const std::string& s) {
+    put_u64(s.size());
+    sha.update(s);
+  };
+  auto str = [&](const char* name, const std::string& v) {
+    put_str(name);
+    put_str(v);
+  };
+  auto num = [&](const char* name, int64_t v) {
+    put_str(name);
+    put_u64(uint64_t(v));
+  };
+  put_str("kvsvd-store-header-v1");
+  str(attr::schema, h.schema);
+  num(attr::schema_version, h.schema_version);
+  str(attr::model_fingerprint, h.model_fingerprint);
+  str(attr::model_config, h.model_config);
+  str(attr::profile_config, h.profile_config);
+  str(attr::calibration_fingerprint, h.calibration_fingerprint);
+  str(attr::kvsvd_version, h.kvsvd_version);
+  str(attr::git_rev, h.git_rev);
+  num(attr::world_size, h.world_size);
+  str(attr::device, h.device);
+  str(attr::created_utc, h.created_utc);
+  num(attr::num_layers, h.num_layers);
+  num(attr::n_kv, h.n_kv);
+  num(attr::head_dim, h.head_dim);
+  num(attr::n_q, h.n_q);
+  num(attr::hidden, h.hidden);
+  num(attr::key_rank, h.key_rank);
+  num(attr::value_rank_names, int64_t(h.value_rank_names.size()));
+  for (const std::string& n : h.value_rank_names) put_str(n);
+  num(attr::value_rank_values, int64_t(h.value_rank_values.size()));
+  for (int64_t v : h.value_rank_values) put_u64(uint64_t(v));
+  return sha.hex_digest();
+}
 
 std::vector<int64_t> layer_dataset_shape(ShapeKind kind, const StoreHeader& h, int64_t key_rank,
                                          int64_t value_rank) {
@@ -380,7 +485,7 @@ ProfileStoreWriter ProfileStoreWriter::resume(const std::string& final_path,
   // The holder we waited out may have finished it meanwhile.
   KVSVD_CHECK(path_exists(partial), "no interrupted profile store to resume: ", partial,
               " does not exist (finished by another job?)");
-  h5::File file = h5::File::open(partial, h5::FileMode::read_write);
+  h5::File file = h5::File::open(partial, h5::FileMode::read_write, /*own_partial=*/true);
   StoreHeader h;
   {
     h5::Group root = file.root();
@@ -418,7 +523,8 @@ std::string ProfileStoreWriter::partial_damage(const std::string& final_path) {
   try {
     h5::quiet_errors();
     KVSVD_CHECK(H5Fis_hdf5(partial.c_str()) > 0, partial, " is not an HDF5 file");
-    const h5::File file = h5::File::open(partial, h5::FileMode::read_only);
+    // A killed writer leaves the superblock's "open for write" mark: not damage.
+    const h5::File file = h5::File::open(partial, h5::FileMode::read_only, /*own_partial=*/true);
     const StoreHeader h = read_header(file.root());
     missing_in(file, h.num_layers);  // opens every layer group and reads its `complete` flag
     return "";
@@ -477,6 +583,20 @@ void ProfileStoreWriter::finalize() {
   std::vector<int64_t> missing = missing_layers();
   KVSVD_CHECK(missing.empty(), "cannot finalize ", partial_path_, ": layers ", list_str(missing),
               " of ", header_.num_layers, " are not complete");
+  {
+    // From what the file holds (read back through the checksums), not from what was meant to
+    // be written: a write that went wrong is caught here rather than certified.
+    const h5::Group root = file_.root();
+    const StoreHeader on_disk = read_header(root);
+    StoreDigest digest;
+    digest.entries.push_back({"/", header_digest(on_disk)});
+    for (int64_t l = 0; l < on_disk.num_layers; ++l) {
+      for (DigestEntry& e : layer_digest_entries(read_layer_datasets(root, on_disk, l))) {
+        digest.entries.push_back(std::move(e));
+      }
+    }
+    root.set_attr_string(attr::content_digest, digest.to_json());
+  }
   file_.close();
   // Checked: on a full disk (delayed allocation, NFS) the data may only fail to reach the disk
   // here; renaming an unsynced file would put a truncated store under the final name.
@@ -490,7 +610,15 @@ void ProfileStoreWriter::finalize() {
 // ---- reader ----
 
 ProfileStoreReader::ProfileStoreReader(h5::File file) : file_(std::move(file)) {
-  header_ = read_header(file_.root());
+  const h5::Group root = file_.root();
+  header_ = read_header(root);
+  KVSVD_CHECK(root.has_attr(attr::content_digest), "profile store ", path(), " has no '",
+              attr::content_digest, "' attribute on / (unfinished or damaged store)");
+  digest_ = StoreDigest::from_json(root.attr_string(attr::content_digest), path());
+  const std::string want = digest_.find("/");
+  KVSVD_CHECK(!want.empty(), "the content digest of ", path(), " has no entry for the header");
+  KVSVD_CHECK(want == header_digest(header_), "the header attributes on / in ", path(),
+              " differ from their recorded digest: damaged store");
 }
 
 ProfileStoreReader ProfileStoreReader::open(const std::string& path) {
@@ -522,18 +650,9 @@ bool ProfileStoreReader::layer_complete(int64_t layer) const {
 LayerProfile ProfileStoreReader::read_layer(int64_t layer) const {
   KVSVD_CHECK(layer >= 0 && layer < header_.num_layers, "layer ", layer, " outside [0, ",
               header_.num_layers, ") in ", path());
-  h5::Group root = file_.root();
-  const std::string name = store_schema::layer_group_name(layer);
-  KVSVD_CHECK(root.has_link(name), "layer group ", store_schema::layer_group_path(layer),
-              " is missing in ", path());
-  KVSVD_CHECK(group_complete(root, layer), "layer group ", store_schema::layer_group_path(layer),
-              " in ", path(), " is incomplete (interrupted write)");
-  h5::Group g = root.open_group(name);
-  LayerProfile p;
-  read_layer_ranks(g, header_, layer, p);
-  for (const LayerDatasetSpec& spec : store_schema::layer_datasets()) {
-    read_dataset_into(g, spec, header_, p);
-  }
+  LayerProfile p = read_layer_datasets(file_.root(), header_, layer);
+  const std::vector<std::string> bad = digest_mismatches(digest_, p, {}, path());
+  KVSVD_CHECK(bad.empty(), bad.empty() ? "" : bad.front());
   return p;
 }
 
@@ -563,12 +682,14 @@ VerifyReport ProfileStoreReader::verify() const {
       continue;
     }
     bool key_ok = true, value_ok = true;
+    std::vector<std::string> unread;
     for (const LayerDatasetSpec& spec : store_schema::layer_datasets()) {
       try {
         read_dataset_into(g, spec, header_, p);
         if (!spec.optional || g.has_link(spec.name)) ++rep.datasets_read;
       } catch (const Error& e) {
         rep.failures.push_back(e.what());
+        unread.push_back(g.child_path(spec.name));
         if (spec.shape == ShapeKind::key_basis || spec.i32 == &LayerProfile::key_head_rank) {
           key_ok = false;
         }
@@ -576,6 +697,10 @@ VerifyReport ProfileStoreReader::verify() const {
           value_ok = false;
         }
       }
+    }
+    for (std::string& m : digest_mismatches(digest_, p, unread, path())) {
+      rep.failures.push_back(std::move(m));
+      key_ok = value_ok = false;  // numbers that are not the recorded ones say nothing
     }
     if (key_ok) {
       lc.key_orthonormality_error = orthonormality_error(p.key_basis, p.n_kv, p.head_dim,

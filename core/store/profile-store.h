@@ -10,6 +10,7 @@
 
 #include "core/store/h5.h"
 #include "core/store/layer-profile.h"
+#include "core/store/store-digest.h"
 #include "core/store/store-schema.h"
 
 namespace kvsvd {
@@ -37,6 +38,10 @@ struct StoreHeader {
   std::vector<std::string> value_rank_names;  // stored as a JSON array of strings
   std::vector<int64_t> value_rank_values;     // stored as a JSON array of ints
 };
+
+// SHA-256 (hex) of the header's fields, each as its name and value, strings length-prefixed and
+// integers 8-byte little-endian, in the order of StoreHeader: the content digest's entry for "/".
+std::string header_digest(const StoreHeader& header);
 
 // A string member of the header's profile_config JSON ("method", "key_space", ...); "" when the
 // JSON or the member is absent or not a string (stores written before the member existed).
@@ -134,7 +139,9 @@ struct VerifyReport {
 };
 
 // Reads a store. open() checks the schema name and version (the error names the file and the
-// version found); read_layer() checks every dataset's shape against the header.
+// version found) and the header against its recorded digest; read_layer() checks every
+// dataset's shape against the header and its bytes against the recorded digest (the error names
+// the first object that differs), so no number reaches a caller unchecked.
 class ProfileStoreReader {
  public:
   static ProfileStoreReader open(const std::string& path);
@@ -159,6 +166,7 @@ class ProfileStoreReader {
   explicit ProfileStoreReader(h5::File file);
   h5::File file_;
   StoreHeader header_;
+  StoreDigest digest_;  // recorded at finalize(); every read is compared with it
 };
 
 }  // namespace kvsvd

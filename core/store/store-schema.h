@@ -9,9 +9,11 @@
 namespace kvsvd {
 namespace store_schema {
 
-// Bump kVersion on any change a version-1 reader would misread; readers refuse other versions.
+// Bump kVersion on any change an older reader would misread; readers refuse other versions.
+// Version 2: the checksummed 1.10 file format and the root attribute `content_digest`
+// (core/store/store-digest.h). Version 1 stores carry no digest and are refused.
 inline constexpr const char* kName = "kvsvd-profile-store";
-inline constexpr int64_t kVersion = 1;
+inline constexpr int64_t kVersion = 2;
 
 // ---- root attributes (on "/") ----
 namespace root_attr {
@@ -34,6 +36,8 @@ inline constexpr const char* hidden = "hidden";
 inline constexpr const char* key_rank = "key_rank";                    // int64: nominal key rank
 inline constexpr const char* value_rank_names = "value_rank_names";    // JSON array of strings
 inline constexpr const char* value_rank_values = "value_rank_values";  // JSON array of ints
+// JSON (StoreDigest), written by finalize() after every layer: SHA-256 of every object.
+inline constexpr const char* content_digest = "content_digest";
 }  // namespace root_attr
 
 // ---- layer groups: "/layers/<i>" ----

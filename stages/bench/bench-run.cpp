@@ -19,6 +19,7 @@
 #include "core/kv/full-cache.h"
 #include "core/model/decode-engine.h"
 #include "core/model/aten-device.h"
+#include "core/store/isolated-check.h"
 #include "core/store/profile-store.h"
 #include "core/util/error.h"
 #include "core/util/file-fingerprint.h"
@@ -71,6 +72,7 @@ Bench open_bench(const BenchOptions& o) {
   b.describe["model_dir"] = o.model;
   if (c.method == KvMethod::Svd) {
     KVSVD_CHECK(!o.store.empty(), "--method svd needs --store");
+    require_sound_store(o.store);  // in a separate process: a damaged store is an error here
     const ProfileStoreReader reader = ProfileStoreReader::open(o.store);
     const StoreHeader& h = reader.header();
     const LlamaConfig& cfg = b.model->config();

@@ -25,6 +25,7 @@
 #include "core/kv/quant-spec.h"
 #include "core/model/aten-device.h"
 #include "core/model/llama.h"
+#include "core/store/isolated-check.h"
 #include "core/store/profile-store.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/util/device.h"
@@ -306,6 +307,7 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
     model_fp = checkpoint_model_fingerprint(o.model);
     dataset_fp = file_fingerprint(o.dataset);
     if (!o.store.empty()) {
+      require_sound_store(o.store);  // in a separate process, before any rank reads the store
       const ProfileStoreReader reader = ProfileStoreReader::open(o.store);
       KVSVD_CHECK(reader.header().model_fingerprint == model_fp, "--store ", o.store,
                   ": built for the model with fingerprint ", reader.header().model_fingerprint,

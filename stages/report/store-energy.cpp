@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/store/isolated-check.h"
 #include "core/store/profile-store.h"
 #include "core/util/error.h"
 
@@ -27,6 +28,7 @@ double mean_at_rank(const std::vector<float>& curve, int64_t n_kv, int64_t head_
 }  // namespace
 
 StoreEnergy read_store_energy(const std::string& path) {
+  require_sound_store(path);  // in a separate process: a damaged store is an error here
   const ProfileStoreReader reader = ProfileStoreReader::open(path);
   const StoreHeader& h = reader.header();
   StoreEnergy out;

@@ -10,15 +10,23 @@
 #   4. output disk full (a 512 KiB tmpfs; root only): error naming the .partial and ENOSPC, no
 #      final store; after space is freed, --resume starts the unreadable .partial over.
 #   5. a store with flipped bytes inside a dataset's chunk: `inspect --verify` and `evaluate`
-#      refuse it by the Fletcher32 checksum, naming the dataset.
+#      refuse it by the Fletcher32 checksum, naming the dataset; flipped bytes inside the
+#      dataset's object header (metadata): both refuse it naming the dataset and the checksum;
+#      the process that checks the store crashing (as libhdf5 does on some hostile files):
+#      evaluate under MPI ends with an error naming the store, no rank ever reads it.
+# Where the chunk and the object header lie comes from the HDF5 API (kvsvd-store-probe, built
+# with the tests; KVSVD_STORE_PROBE), never from h5dump: the GPU box had no h5dump, the old
+# corruption step silently did nothing there and the checks then ran on an intact copy.
 # "Mid-run" is made deterministic with KVSVD_FAULT_INJECT=profile:rank<R>:layer<L>:hang (rank R
 # stalls before layer L, so the .partial holds exactly the earlier rounds' layers) and by waiting
 # for the progress line of those rounds. Every outcome is printed as one "outcome:" line.
 #
-#   tests/e2e/test-fault-profile.sh KVSVD_BINARY REPO_ROOT
+#   tests/e2e/test-fault-profile.sh KVSVD_BINARY REPO_ROOT   (KVSVD_STORE_PROBE: the probe)
 set -uo pipefail
 kvsvd=$(realpath "${1:?usage: $0 KVSVD_BINARY REPO_ROOT}")
 root=$(realpath "${2:?usage: $0 KVSVD_BINARY REPO_ROOT}")
+probe=${KVSVD_STORE_PROBE:-$(dirname "$kvsvd")/../tests/kvsvd-store-probe}
+[ -x "$probe" ] || { echo "FAIL: kvsvd-store-probe not found at $probe (build the tests, or set KVSVD_STORE_PROBE)"; exit 1; }
 model=$root/assets/models/sotu-llama-tiny
 data=$root/assets/datasets/sotu-heldout.jsonl
 # shellcheck source=fault-helpers.sh
@@ -39,9 +47,12 @@ wait_for() {
   return 1
 }
 
-# same_layers A B: every dataset and attribute under /layers has the same h5dump text.
+# same_layers A B: every layer attribute and dataset read from A equals B's (SHA-256 of the values
+# read through the checksums). A store that does not read is never "the same".
 same_layers() {
-  cmp -s <(h5dump -g /layers "$1" 2>&1 | tail -n +2) <(h5dump -g /layers "$2" 2>&1 | tail -n +2)
+  local a b
+  a=$("$probe" content "$1" | grep '^/layers/') && b=$("$probe" content "$2" | grep '^/layers/') &&
+    [ -n "$a" ] && [ "$a" = "$b" ]
 }
 
 # ---- 3 (first: its winner is the uninterrupted reference). Two jobs on the same --out at once ----
@@ -183,38 +194,82 @@ else
   outcome "profile, file size limit (not root: no tmpfs): exit $rc after $dt s; left: $(left_of "$full/s.h5")"
 fi
 
-# ---- 5. flipped bytes inside a dataset's chunk ----
+# ---- 5. flipped bytes inside a dataset's chunk, then inside its object header ----
 ds=/layers/2/value_basis
-cp "$work/ref.h5" "$work/bad.h5"
-h5dump -d "$ds" -b LE -o "$work/raw.bin" "$work/ref.h5" >/dev/null || fail "h5dump -b $ds"
-# Chunks hold the dataset's bytes as they are (Fletcher32 is the only filter): find a slice from
-# the middle of the data in the file and flip 8 bytes of it.
-python3 - "$work/bad.h5" "$work/raw.bin" <<'PY' || fail "could not corrupt $ds"
+ev_args=(--model "$model" --dataset "$data" --dataset-format jsonl --seq-len 32 --max-windows 2
+         --method full,svd --device cpu)
+"$kvsvd" inspect --verify "$work/ref.h5" >/dev/null 2>&1 || fail "inspect --verify refuses the intact store"
+# flip FILE OFFSET COUNT: inverts COUNT bytes at OFFSET; fails when the file did not change there.
+flip() {
+  python3 - "$1" "$2" "$3" <<'PY'
 import sys
-path, raw = sys.argv[1], open(sys.argv[2], "rb").read()
+path, at, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 data = bytearray(open(path, "rb").read())
-probe = raw[len(raw) // 2: len(raw) // 2 + 256]
-at = data.find(probe)
-assert at >= 0 and data.find(probe, at + 1) < 0, "the probe is not in the file exactly once"
-for i in range(8):
-    data[at + i] ^= 0xFF
+assert 0 <= at and at + n <= len(data), f"offset {at}+{n} outside the file ({len(data)} bytes)"
+for i in range(at, at + n):
+    data[i] ^= 0xFF
 open(path, "wb").write(data)
 PY
-"$kvsvd" inspect --verify "$work/ref.h5" >/dev/null 2>&1 || fail "inspect --verify refuses the intact store"
-rc=0
-"$kvsvd" inspect --verify "$work/bad.h5" >"$work/verify.out" 2>&1 || rc=$?
-[ "$rc" -ne 0 ] || fail "inspect --verify: exit 0 on a corrupted store"
-grep -q "$ds in $work/bad.h5.*Fletcher32" "$work/verify.out" ||
-  { fail "inspect --verify does not name $ds and the checksum"; sed 's/^/    /' "$work/verify.out" | head; }
-erc=0
-"$kvsvd" evaluate --model "$model" --dataset "$data" --dataset-format jsonl --seq-len 32 \
-  --max-windows 2 --method full,svd --store "$work/bad.h5" --device cpu --out "$work/ev-bad" \
-  >/dev/null 2>"$work/ev-bad.err" || erc=$?
-[ "$erc" -ne 0 ] || fail "evaluate: exit 0 with a corrupted store"
-grep -q "$ds in $work/bad.h5.*Fletcher32" "$work/ev-bad.err" ||
-  { fail "evaluate does not name $ds and the checksum"; sed 's/^/    /' "$work/ev-bad.err" | head -3; }
-[ ! -e "$work/ev-bad/summary.json" ] || fail "evaluate wrote a summary from a corrupted store"
-outcome "store with 8 flipped bytes in $ds: inspect --verify exit $rc, evaluate exit $erc, both name the dataset and Fletcher32"
+}
+# damaged NAME WHAT PATTERN: inspect --verify and evaluate on $work/NAME.h5 must exit non-zero
+# with PATTERN (an ERE naming the dataset) in their output, and evaluate must write no summary.
+damaged() {
+  local name=$1 what=$2 pattern=$3 rc=0 erc=0
+  "$kvsvd" inspect --verify "$work/$name.h5" >"$work/$name.verify" 2>&1 || rc=$?
+  [ "$rc" -ne 0 ] || fail "$what: inspect --verify exit 0"
+  grep -Eq -- "$pattern" "$work/$name.verify" ||
+    { fail "$what: inspect --verify output lacks /$pattern/"; sed 's/^/    /' "$work/$name.verify" | tail -5; }
+  "${mpirun[@]}" -np 2 "$kvsvd" evaluate "${ev_args[@]}" --store "$work/$name.h5" --out "$work/ev-$name" \
+    >/dev/null 2>"$work/ev-$name.err" || erc=$?
+  [ "$erc" -ne 0 ] || fail "$what: evaluate exit 0"
+  grep -Eq -- "$pattern" "$work/ev-$name.err" ||
+    { fail "$what: evaluate's error lacks /$pattern/"; sed 's/^/    /' "$work/ev-$name.err" | head -3; }
+  [ ! -e "$work/ev-$name/summary.json" ] || fail "$what: evaluate wrote a summary"
+  outcome "$what: inspect --verify exit $rc, evaluate (-np 2) exit $erc: $(grep -Eo -- "$pattern" "$work/ev-$name.err" | head -1)"
+}
+
+# 5a. Inside the data HDF5 reads: the chunk's address and size from H5Dget_chunk_info.
+read -r caddr csize < <("$probe" extents "$work/ref.h5" "$ds" | head -1)
+if [ -z "${caddr:-}" ] || [ "${csize:-0}" -le 16 ]; then
+  fail "no chunk of $ds found through the HDF5 API"
+else
+  cp "$work/ref.h5" "$work/bad-data.h5"
+  at=$((caddr + csize / 2 - 4))  # 8 bytes from the middle of the chunk, before its checksum
+  if flip "$work/bad-data.h5" "$at" 8 && ! cmp -s "$work/ref.h5" "$work/bad-data.h5"; then
+    # The bytes are inside [chunk address, + size): the chunk that a read of $ds fetches.
+    [ "$at" -ge "$caddr" ] && [ $((at + 8)) -le $((caddr + csize)) ] || fail "flipped bytes outside the chunk"
+    damaged bad-data "8 bytes flipped at $at inside the chunk of $ds ($caddr+$csize)" \
+      "$ds in $work/bad-data.h5.*Fletcher32"
+  else
+    fail "could not corrupt the chunk of $ds"
+  fi
+fi
+
+# 5b. Metadata: the middle of the dataset's object header (v2, checksummed), from H5Oget_info.
+read -r haddr hsize < <("$probe" header "$work/ref.h5" "$ds")
+if [ -z "${haddr:-}" ] || [ "${hsize:-0}" -le 16 ]; then
+  fail "no object header of $ds found through the HDF5 API"
+else
+  cp "$work/ref.h5" "$work/bad-meta.h5"
+  at=$((haddr + hsize / 2))
+  if flip "$work/bad-meta.h5" "$at" 4 && ! cmp -s "$work/ref.h5" "$work/bad-meta.h5"; then
+    damaged bad-meta "4 bytes flipped at $at inside the object header of $ds ($haddr+$hsize)" \
+      "$ds in $work/bad-meta.h5.*checksum"
+  else
+    fail "could not corrupt the object header of $ds"
+  fi
+fi
+
+# 5c. The checking process crashes (what libhdf5 does on some hostile files): a named error, and
+# no rank has read the store.
+crc=0
+KVSVD_FAULT_INJECT=store-check:crash "${mpirun[@]}" -np 2 -x KVSVD_FAULT_INJECT "$kvsvd" evaluate \
+  "${ev_args[@]}" --store "$work/ref.h5" --out "$work/ev-crash" >/dev/null 2>"$work/ev-crash.err" || crc=$?
+[ "$crc" -ne 0 ] || fail "checker crash: evaluate exit 0"
+grep -q "profile store $work/ref.h5 crashed the HDF5 reader (signal 11" "$work/ev-crash.err" ||
+  { fail "checker crash: evaluate's error does not name the store and the crash"; sed 's/^/    /' "$work/ev-crash.err" | head -3; }
+[ ! -e "$work/ev-crash/summary.json" ] || fail "checker crash: evaluate wrote a summary"
+outcome "store checker crashed (injected SIGSEGV): evaluate (-np 2) exit $crc: $(grep -o "crashed the HDF5 reader ([^)]*)" "$work/ev-crash.err" | head -1)"
 
 echo "test-fault-profile: $(($(date +%s) - t_start)) s"
 if [ "$failures" -ne 0 ]; then echo "test-fault-profile: $failures failure(s)"; exit 1; fi

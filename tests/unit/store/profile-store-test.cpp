@@ -192,7 +192,7 @@ TEST_CASE("profile store: write/read round trip is bitwise exact", "[store]") {
   const StoreHeader& h = r.header();
   StoreHeader want = make_header();
   CHECK(h.schema == "kvsvd-profile-store");
-  CHECK(h.schema_version == 1);
+  CHECK(h.schema_version == 2);
   CHECK(h.model_fingerprint == want.model_fingerprint);
   CHECK(h.model_config == want.model_config);
   CHECK(h.profile_config == want.profile_config);
@@ -376,11 +376,11 @@ TEST_CASE("profile store: another schema version or a foreign file is refused", 
   const std::string path = write_full_store(dir, "v.h5");
   {
     h5::File f = h5::File::open(path, h5::FileMode::read_write);
-    f.root().set_attr_int("schema_version", 2);
+    f.root().set_attr_int("schema_version", 3);
   }
   std::string err = error_of([&] { ProfileStoreReader::open(path); });
   CHECK(err.find(path) != std::string::npos);
-  CHECK(err.find("schema version 2") != std::string::npos);
+  CHECK(err.find("schema version 3") != std::string::npos);
 
   const std::string other = dir.file("other.h5");
   { h5::File f = h5::File::create(other); }

@@ -57,11 +57,19 @@ StoreHeader header(int64_t n_kv, int64_t head_dim, int64_t n_q, int64_t hidden) 
   return h;
 }
 
-// A store holding only the header (the .partial a writer leaves behind); returns its path.
+// A store holding only the header (the .partial a writer leaves behind) and the header's
+// content digest (which the reader checks before anything else); returns its path.
 std::string header_only_store(const TempDir& dir, const StoreHeader& h) {
   const std::string final_path = dir.path + "/s.h5";
   { ProfileStoreWriter::create(final_path, h); }
-  return ProfileStoreWriter::partial_path_for(final_path);
+  const std::string path = ProfileStoreWriter::partial_path_for(final_path);
+  h5::File f = h5::File::open(path, h5::FileMode::read_write);
+  StoreHeader written = h;
+  written.created_utc = f.root().attr_string(store_schema::root_attr::created_utc);
+  StoreDigest digest;
+  digest.entries.push_back({"/", header_digest(written)});
+  f.root().set_attr_string(store_schema::root_attr::content_digest, digest.to_json());
+  return path;
 }
 
 }  // namespace
