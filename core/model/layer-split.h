@@ -32,7 +32,7 @@ std::vector<StageSlice> split_layers(const LlamaConfig& cfg, int stages, int64_t
 
 // Bytes a stage needs: its parameters, the full-precision KV of its layers for `tokens` tokens,
 // and working activations of one `tokens`-long prefill (the last stage adds the float32 logits
-// the evaluation keeps: the baseline's and one configuration's, plus one log-softmax).
+// the evaluation holds at once: the baseline's and one configuration's, plus one log-softmax).
 int64_t stage_memory_bytes(const LlamaConfig& cfg, const StageSlice& s, int64_t elem_size,
                            int64_t tokens);
 

@@ -109,7 +109,7 @@ bool PipelineEvaluator::evaluate(int64_t window, const std::vector<int32_t>& ids
 
   reset_peak_memory(device);
   std::vector<WindowRecord> recs(C);
-  std::vector<at::Tensor> logits(C);  // last stage: [T, V] float32 per configuration
+  at::Tensor full_logits;  // last stage: [T, V] float32 of the baseline (compared as they come)
 
   // ---- prefill: one micro-batch per configuration, streamed ----
   const auto t_prefill = Clock::now();
@@ -150,7 +150,18 @@ bool PipelineEvaluator::evaluate(int64_t window, const std::vector<int32_t>& ids
     r.nll_sum = nll[0].item<double>();
     r.kv_bytes = kv;
     r.kv_tokens = cache->length();
-    logits[i] = lg[0];  // [T, V]
+    if (i == 0) {
+      full_logits = lg[0];  // [T, V]
+      // The baseline against itself: exact by definition.
+      r.kl_positions = T;
+      r.kl_sum = 0;
+      r.top1_agree = T;
+    } else {
+      const LogitAgreement la = compare_logits(full_logits, lg[0]);
+      r.kl_positions = la.positions;
+      r.kl_sum = la.kl_sum;
+      r.top1_agree = la.top1_agree;
+    }
   }
   const double prefill_s = seconds_since(t_prefill);
 
@@ -199,7 +210,7 @@ bool PipelineEvaluator::evaluate(int64_t window, const std::vector<int32_t>& ids
   for (int s = 0; s + 1 < stages_; ++s) peak = std::max(peak, link_.recv_values(1, s)[0]);
   link_.flush();
 
-  // ---- the records, compared with full as WindowEvaluator does ----
+  // ---- timings, memory and generation agreement, as WindowEvaluator records them ----
   for (size_t i = 0; i < C; ++i) {
     WindowRecord& r = recs[i];
     // The configurations' passes are interleaved: each gets an equal share of a phase's time.
@@ -209,17 +220,6 @@ bool PipelineEvaluator::evaluate(int64_t window, const std::vector<int32_t>& ids
       r.gen_new = static_cast<int64_t>(gen[i].size());
       r.decode_tokens = std::max<int64_t>(0, r.gen_new - 1);  // the first comes from prefill
       r.decode_seconds = decode_s / static_cast<double>(C);
-    }
-    if (i == 0) {
-      // The baseline against itself: exact by definition.
-      r.kl_positions = T;
-      r.kl_sum = 0;
-      r.top1_agree = T;
-    } else {
-      const LogitAgreement la = compare_logits(logits[0], logits[i]);
-      r.kl_positions = la.positions;
-      r.kl_sum = la.kl_sum;
-      r.top1_agree = la.top1_agree;
     }
     if (r.gen_new > 0) {
       const SequenceAgreement a = compare_sequences(gen[0], gen[i]);

@@ -57,7 +57,7 @@ before=$(windows_in "$out")
 pid=$(rank_pid "$out" 1) || fail "no process for rank 1"
 t0=$(now)
 [ -n "${pid:-}" ] && kill -KILL "$pid"
-(sleep 90; kill -9 "$job" 2>/dev/null) &
+(sleep 90; kill -9 "$job" 2>/dev/null) >/dev/null 2>&1 &  # no hold on ctest's pipe
 guard=$!
 rc=0
 wait "$job" || rc=$?
