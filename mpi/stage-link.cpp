@@ -119,6 +119,7 @@ void StageLink::send(const at::Tensor& t, int dst) {
   auto p = std::make_unique<Pending>();
   const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
   bytes_sent_ += bytes;
+  ++tensors_sent_;
   if (nccl_) {
 #if KVSVD_HAVE_NCCL
     const NcclComm& nc = *nccl_;
@@ -164,6 +165,7 @@ at::Tensor StageLink::recv(const std::vector<int64_t>& sizes, at::ScalarType dty
     return out;
 #endif
   }
+  const double t0 = MPI_Wtime();
   at::Tensor host = at::empty(sizes, at::TensorOptions().dtype(dtype));
   const int64_t bytes = host.numel() * static_cast<int64_t>(host.element_size());
   char* base = static_cast<char*>(host.data_ptr());
@@ -176,6 +178,7 @@ at::Tensor StageLink::recv(const std::vector<int64_t>& sizes, at::ScalarType dty
     KVSVD_CHECK(got == n, "stage link: rank ", src, " sent ", got, " bytes where ", n,
                 " were expected (stages disagree on an activation's shape)");
   }
+  recv_wait_s_ += MPI_Wtime() - t0;
   return device_.is_cpu() ? host : host.to(device_);
 }
 
@@ -192,6 +195,7 @@ void StageLink::send_values(const std::vector<int64_t>& v, int dst) {
 
 std::vector<int64_t> StageLink::recv_values(int64_t count, int src) {
   std::vector<int64_t> v(static_cast<size_t>(count));
+  const double t0 = MPI_Wtime();
   MPI_Status st;
   KVSVD_MPI_CHECK(MPI_Recv(v.data(), static_cast<int>(count), MPI_INT64_T, src, kTagValues, comm_,
                            &st));
@@ -199,6 +203,7 @@ std::vector<int64_t> StageLink::recv_values(int64_t count, int src) {
   KVSVD_MPI_CHECK(MPI_Get_count(&st, MPI_INT64_T, &got));
   KVSVD_CHECK(got == count, "stage link: rank ", src, " sent ", got, " values where ", count,
               " were expected");
+  recv_wait_s_ += MPI_Wtime() - t0;
   return v;
 }
 

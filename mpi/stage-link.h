@@ -38,7 +38,11 @@ class StageLink {
   // Waits until every send so far has completed.
   void flush();
 
+  // Counters for the run's log: activation bytes and tensors sent, and host seconds spent
+  // blocked in a receive (on the NCCL path the host does not block: the stream waits instead).
   int64_t tensor_bytes_sent() const { return bytes_sent_; }
+  int64_t tensors_sent() const { return tensors_sent_; }
+  double recv_wait_seconds() const { return recv_wait_s_; }
 
  private:
   struct Pending;
@@ -50,6 +54,8 @@ class StageLink {
   std::shared_ptr<NcclComm> nccl_;
   std::deque<std::unique_ptr<Pending>> pending_;
   int64_t bytes_sent_ = 0;
+  int64_t tensors_sent_ = 0;
+  double recv_wait_s_ = 0;
 };
 
 }  // namespace kvsvd

@@ -39,6 +39,7 @@ class PipelineEvaluator {
                 std::vector<WindowRecord>* out);
 
   bool is_last() const { return stage_ == stages_ - 1; }
+  const StageLink& link() const { return link_; }
 
  private:
   const LlamaSlice& slice_;

@@ -38,6 +38,17 @@ PipelineRunResult run_pipeline_windows(PipelineEvaluator& ev, const PipelinePlan
                    plan.stages, plan.groups, el);
     }
   }
+  if (o.progress) {
+    const double el =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const StageLink& l = ev.link();
+    std::fprintf(stderr,
+                 "evaluate: group %d stage %d: %lld activation bytes in %lld tensors sent (%s), "
+                 "%.2fs of %.2fs blocked waiting for input\n",
+                 plan.group, plan.stage, static_cast<long long>(l.tensor_bytes_sent()),
+                 static_cast<long long>(l.tensors_sent()), l.uses_nccl() ? "NCCL" : "MPI",
+                 l.recv_wait_seconds(), el);
+  }
   return res;
 }
 
