@@ -4,7 +4,8 @@
 #         pipeline code with one stage) on the same windows; figures must be identical, and the
 #         per-phase tokens/s of both are printed with their ratio (goal: no slowdown)
 #   70b   a LLaMA-3-70B-shaped checkpoint cut to the layers that fit this GPU and disk
-#         (LAYERS70 overrides), profiled, then evaluated with --pipeline-stages auto (the memory
+#         (LAYERS70 overrides; DROP8B=1 deletes the 8B checkpoint first to free its 16 GB of
+#         disk), profiled, then evaluated with --pipeline-stages auto (the memory
 #         check picks S = 1 here) against the whole-model path: identical figures, tokens/s
 #   scripts/gpu-pipeline-check.sh [build] [8b] [70b]      (default: build 8b 70b)
 # Uses gpu-bench.sh's build (build-gpu/) and its 8B checkpoint, tokenizer and windows (make).
@@ -72,6 +73,7 @@ phase_8b() {
 
 phase_70b() {
   local ckpt=$work/llama3-70b-shaped layers=${LAYERS70:-}
+  [ "${DROP8B:-0}" = 1 ] && rm -rf "$work/llama3-8b-shaped"
   if [ -z "$layers" ]; then
     # 1.71 GB per layer and 2 x 2.1 GB of embedding + head in bf16; keep 25% of the GPU for KV,
     # activations and the allocator, and 12 GB of disk for everything else.
@@ -90,6 +92,7 @@ PY
       tee -a "$out/results.jsonl"
   fi
   cp "$root/.carry/bench/tokenizer.json" "$ckpt/tokenizer.json"
+  [ -f "$work/windows.json" ] || python3 "$root/scripts/bench-hf-8b.py" windows "$ckpt" "$work/windows.json" 16 2048
   [ -f "$work/wsvd70.h5" ] || "$kvsvd" profile --model "$ckpt" --method weight_svd --device cuda \
     --out "$work/wsvd70.h5" > "$out/pipeline-profile-70b.log" 2>&1
   local ev=(--model "$ckpt" --dataset "$work/windows.json" --seq-len 0 --max-windows "$windows"
