@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """The Python side of the LLaMA-3-8B-shaped GPU benchmark (scripts/gpu-bench.sh).
 
-  make DIR                 writes an 8B-shaped checkpoint: LLaMA-3-8B's exact config.json and
-                           random bf16 weights (std 0.02) in safetensors shards; cheap (on GPU)
+  make DIR [--shape 8b|70b] [--num-layers N]
+                           writes an 8B- (default) or 70B-shaped checkpoint: LLaMA-3-8B's or
+                           LLaMA-3-70B's exact config.json and random bf16 weights (std 0.02) in
+                           safetensors shards, four layers a shard; cheap (on GPU). --num-layers
+                           keeps the first N layers (num_hidden_layers = N; 70B in full is 141 GB)
   python-profile DIR       "the obvious Python way" of building a weight_svd profile:
                            transformers from_pretrained of the whole model + torch.linalg.svd
                            per KV head of W_K and W_V; prints JSON timings
@@ -40,22 +43,44 @@ CONFIG_8B = {
     "use_cache": True, "vocab_size": 128256,
 }
 
+# LLaMA-3-70B's config.json: the 8B's with the 70B's widths and depth.
+CONFIG_70B = dict(CONFIG_8B, hidden_size=8192, intermediate_size=28672, num_attention_heads=64,
+                  num_hidden_layers=80)
+SHAPES = {"8b": CONFIG_8B, "70b": CONFIG_70B}
+
 
 def now():
     torch.cuda.synchronize()
     return time.perf_counter()
 
 
-def make(d):
+def make(d, *opts):
     from safetensors.torch import save_file
+    shape, layers = "8b", None
+    it = iter(opts)
+    for o in it:
+        v = next(it, None)
+        if v is None:
+            sys.exit(f"make: {o} needs a value")
+        if o == "--shape" and v in SHAPES:
+            shape = v
+        elif o == "--num-layers" and v.isdigit() and int(v) >= 1:
+            layers = int(v)
+        else:
+            sys.exit(f"make: bad option {o} {v} (--shape 8b|70b, --num-layers N >= 1)")
+    c = dict(SHAPES[shape])
+    if layers is not None:
+        if layers > c["num_hidden_layers"]:
+            sys.exit(f"make: --num-layers {layers}: the {shape} shape has {c['num_hidden_layers']}")
+        c["num_hidden_layers"] = layers
     os.makedirs(d, exist_ok=True)
-    c = CONFIG_8B
     H, I, V, L = c["hidden_size"], c["intermediate_size"], c["vocab_size"], c["num_hidden_layers"]
     qd, kvd = c["num_attention_heads"] * c["head_dim"], c["num_key_value_heads"] * c["head_dim"]
-    g = torch.Generator(device="cuda").manual_seed(0)
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    g = torch.Generator(device=dev).manual_seed(0)
 
     def rnd(*shape):
-        return (torch.randn(*shape, generator=g, device="cuda", dtype=torch.float32) * 0.02).to(torch.bfloat16)
+        return (torch.randn(*shape, generator=g, device=dev, dtype=torch.float32) * 0.02).to(torch.bfloat16)
 
     shards, weight_map = [], {}
     t0 = time.time()
@@ -65,12 +90,12 @@ def make(d):
         tensors = {}
         if i == 0:
             tensors["model.embed_tokens.weight"] = rnd(V, H)
-            tensors["model.norm.weight"] = torch.ones(H, dtype=torch.bfloat16, device="cuda")
+            tensors["model.norm.weight"] = torch.ones(H, dtype=torch.bfloat16, device=dev)
             tensors["lm_head.weight"] = rnd(V, H)
         else:
             for p in grp:
-                tensors[p + "input_layernorm.weight"] = torch.ones(H, dtype=torch.bfloat16, device="cuda")
-                tensors[p + "post_attention_layernorm.weight"] = torch.ones(H, dtype=torch.bfloat16, device="cuda")
+                tensors[p + "input_layernorm.weight"] = torch.ones(H, dtype=torch.bfloat16, device=dev)
+                tensors[p + "post_attention_layernorm.weight"] = torch.ones(H, dtype=torch.bfloat16, device=dev)
                 tensors[p + "self_attn.q_proj.weight"] = rnd(qd, H)
                 tensors[p + "self_attn.k_proj.weight"] = rnd(kvd, H)
                 tensors[p + "self_attn.v_proj.weight"] = rnd(kvd, H)
@@ -86,8 +111,9 @@ def make(d):
     with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
         json.dump({"metadata": {}, "weight_map": weight_map}, f)
     with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump(CONFIG_8B, f, indent=2)
-    print(json.dumps({"make_seconds": time.time() - t0, "shards": len(shards)}))
+        json.dump(c, f, indent=2)
+    print(json.dumps({"make_seconds": time.time() - t0, "shards": len(shards), "shape": shape,
+                      "layers": c["num_hidden_layers"]}))
 
 
 def python_profile(d):

@@ -94,18 +94,25 @@ nlohmann::json cache_config_params(const CacheConfig& c, at::ScalarType cache_dt
 }
 
 KvProfile with_fused_output(KvProfile profile, const LlamaModel& model) {
-  const LlamaConfig& cfg = model.config();
-  KVSVD_CHECK(static_cast<int64_t>(profile.layers.size()) == cfg.num_layers, "profile has ",
-              profile.layers.size(), " layers but the model has ", cfg.num_layers);
+  std::vector<at::Tensor> w_o;
+  for (const LayerWeights& L : model.weights().layers) w_o.push_back(L.wo);
+  return with_fused_output(std::move(profile), model.config(), w_o, model.dtype());
+}
+
+KvProfile with_fused_output(KvProfile profile, const LlamaConfig& cfg,
+                            const std::vector<at::Tensor>& w_o, at::ScalarType dtype) {
+  KVSVD_CHECK(static_cast<int64_t>(profile.layers.size()) == cfg.num_layers &&
+                  static_cast<int64_t>(w_o.size()) == cfg.num_layers,
+              "profile has ", profile.layers.size(), " layers but the model has ", cfg.num_layers);
   for (int64_t l = 0; l < cfg.num_layers; ++l) {
     KvLayerProfile& p = profile.layers[l];
     if (p.fused_output.defined()) continue;
     // In float32 (as the svd cache fuses itself): the product of two rounded matrices should
     // not be rounded twice.
-    const at::Tensor& wo = model.weights().layers[l].wo;  // [hidden, Hq*d]
+    const at::Tensor& wo = w_o[l];  // [hidden, Hq*d]
     p.fused_output = fused_output(wo.to(at::kFloat), p.value_basis.to(wo.device(), at::kFloat),
                                   cfg.num_heads)
-                         .to(model.dtype());  // [Hq, hidden, r]
+                         .to(dtype);  // [Hq, hidden, r]
   }
   return profile;
 }
@@ -113,10 +120,16 @@ KvProfile with_fused_output(KvProfile profile, const LlamaModel& model) {
 std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaModel& model,
                                     const KvProfile* profile, int64_t capacity,
                                     int64_t batch) {
-  const LlamaConfig& cfg = model.config();
+  return make_cache(c, model.config(), model.dtype(), model.device(), profile, capacity, batch);
+}
+
+std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaConfig& cfg,
+                                    at::ScalarType dtype, at::Device device,
+                                    const KvProfile* profile, int64_t capacity,
+                                    int64_t batch) {
   switch (c.method) {
     case KvMethod::Full:
-      return std::make_unique<FullCache>(cfg, batch, capacity, model.dtype(), model.device());
+      return std::make_unique<FullCache>(cfg, batch, capacity, dtype, device);
     case KvMethod::Svd: {
       KVSVD_CHECK(profile != nullptr, "--method svd needs a profile store (--store STORE.h5)");
       SvdCacheOptions o;
@@ -126,16 +139,16 @@ std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaModel& mode
       o.key_space = c.key_space;
       o.quant = QuantSpec{c.kv_bits, c.quant_group};
       o.hadamard = c.hadamard;
-      return std::make_unique<SvdCache>(*profile, cfg, o, batch, model.dtype(), model.device());
+      return std::make_unique<SvdCache>(*profile, cfg, o, batch, dtype, device);
     }
     case KvMethod::Chunked: {
       ChunkedCacheOptions o = c.chunked;
       o.quant = QuantSpec{c.kv_bits, c.quant_group};
-      return std::make_unique<ChunkedCache>(cfg, o, batch, model.dtype(), model.device());
+      return std::make_unique<ChunkedCache>(cfg, o, batch, dtype, device);
     }
     case KvMethod::Quant:
       return std::make_unique<QuantCache>(cfg, QuantCacheOptions{c.kv_bits, c.quant_group, c.residual},
-                                          batch, model.dtype(), model.device());
+                                          batch, dtype, device);
   }
   KVSVD_ASSERT(false, "CacheConfig with an unknown method");
   return nullptr;

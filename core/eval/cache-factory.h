@@ -50,11 +50,20 @@ nlohmann::json cache_config_params(const CacheConfig& c, at::ScalarType cache_dt
 // Fills every layer's fused output W_O·P_V from the model where the profile holds none, so that
 // caches built per window copy it instead of recomputing it. profile: [Hkv,d,r] bases per layer.
 KvProfile with_fused_output(KvProfile profile, const LlamaModel& model);
+// The same for a slice of layers (a pipeline stage): `w_o[l]` is layer l's o_proj [hidden, Hq*d]
+// for the profile's layers in order; `cfg.num_layers` = the profile's layers.
+KvProfile with_fused_output(KvProfile profile, const LlamaConfig& cfg,
+                            const std::vector<at::Tensor>& w_o, at::ScalarType dtype);
 
 // An empty cache for `batch` sequences (evaluate: one) on the model's device and dtype.
 // `capacity`: tokens the full cache reserves (the others allocate exactly what they store on the
 // first block). `profile` is required for svd (errors name --store).
 std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaModel& model,
+                                    const KvProfile* profile, int64_t capacity,
+                                    int64_t batch = 1);
+// The same from a config (a pipeline stage's: num_layers = its own layers), dtype and device.
+std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaConfig& cfg,
+                                    at::ScalarType dtype, at::Device device,
                                     const KvProfile* profile, int64_t capacity,
                                     int64_t batch = 1);
 

@@ -8,6 +8,7 @@
 
 #include "core/checkpoint/checkpoint.h"
 #include "core/kv/kv-cache.h"
+#include "core/model/llama-layer.h"  // KvObserver and the forward pieces
 
 namespace kvsvd {
 
@@ -27,9 +28,6 @@ struct LlamaWeights {
 };
 
 LlamaWeights load_llama_weights(const Checkpoint& ckpt, at::ScalarType dtype, at::Device device);
-
-// Observer of each layer's pre-RoPE keys and values (calibration): k, v are [B, Hkv, T, d].
-using KvObserver = std::function<void(int64_t layer, const at::Tensor& k, const at::Tensor& v)>;
 
 class LlamaModel {
  public:

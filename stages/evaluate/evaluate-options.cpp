@@ -226,6 +226,10 @@ const std::vector<EvaluateOptionSpec>& evaluate_option_table() {
       str("device", "--device", "cpu | cuda | cuda:N | auto (MPI ranks use their local GPU)",
           &EvaluateOptions::device),
       str("dtype", "--dtype", "float32 | bfloat16 | float16", &EvaluateOptions::dtype),
+      str("pipeline_stages", "--pipeline-stages",
+          "N | auto: groups of N ranks each hold a contiguous slice of the layers (auto: the "
+          "fewest stages whose slices fit the GPUs' free memory); default: the whole model per rank",
+          &EvaluateOptions::pipeline_stages),
       str("out", "--out", "run folder for summary.json, windows.csv, command.txt",
           &EvaluateOptions::out),
       boolean("resume", "--resume", "skip windows a previous run of the same configuration "

@@ -47,6 +47,7 @@ struct EvaluateOptions {
   // Run.
   std::string device = "auto";
   std::string dtype = "float32";
+  std::string pipeline_stages;  // "": whole model per rank; N or "auto": layer slices (pipeline-plan.h)
   std::string out;  // run folder ("" : print the summary only)
   bool resume = false;
   bool progress = true;

@@ -36,6 +36,12 @@
 #include "mpi/broadcast-windows.h"
 #include "mpi/shard.h"
 #include "stages/evaluate/run-output.h"
+// pipeline stages (issue 16)
+#include "core/model/llama-slice.h"
+#include "mpi/stage-link.h"
+#include "stages/evaluate/pipeline-evaluator.h"
+#include "stages/evaluate/pipeline-plan.h"
+#include "stages/evaluate/pipeline-run.h"
 
 namespace kvsvd {
 namespace {
@@ -322,13 +328,30 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
   comm.broadcast(store_fp);
   const int64_t n_windows = static_cast<int64_t>(windows.size());
 
+  // ---- pipeline stages: S, this rank's group, stage and layers; refused before any weight
+  // ---- is read when the slice does not fit (stages/evaluate/pipeline-plan.h) ----
+  PipelinePlan plan;
+  on_all_checked(comm, [&] {
+    int64_t longest = 0;
+    for (const auto& w : windows) longest = std::max<int64_t>(longest, int64_t(w.size()));
+    plan = plan_pipeline(o.pipeline_stages, comm, cfg, device, dtype, longest + o.gen_tokens);
+  });
+  std::unique_ptr<StageLink> link;
+  std::unique_ptr<LlamaSlice> slice;
+  std::unique_ptr<PipelineEvaluator> pipeline;
+  if (plan.stages > 0) link = make_stage_link(comm.get(), plan.group, plan.stage, device);
+
   // ---- every rank: model, store bases, configurations ----
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<StoreInfo> store;
   std::unique_ptr<WindowEvaluator> evaluator;
   GenerationSpec gen{o.gen_tokens, o.gen_prompt_tokens};
   on_all_checked(comm, [&] {
-    model = std::make_unique<LlamaModel>(LlamaModel::load(o.model, device, dtype));
+    if (plan.stages > 0)  // only this stage's tensors are read
+      slice = std::make_unique<LlamaSlice>(
+          LlamaSlice::load(Checkpoint::open(o.model), plan.mine(), device, dtype));
+    else
+      model = std::make_unique<LlamaModel>(LlamaModel::load(o.model, device, dtype));
     if (wants_svd) {
       store = std::make_unique<StoreInfo>();
       store->path = o.store;
@@ -351,16 +374,22 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
       store->profile = make_kv_profile(layers, cfg, dtype, device);
     }
     const std::vector<CacheConfig> configs = build_configs(o, store.get(), cfg.head_dim);
-    evaluator = std::make_unique<WindowEvaluator>(*model, configs,
-                                                  store ? &store->profile : nullptr, gen);
+    if (plan.stages > 0)
+      pipeline = std::make_unique<PipelineEvaluator>(*slice, *link, configs,
+                                                     store ? &store->profile : nullptr, gen);
+    else
+      evaluator = std::make_unique<WindowEvaluator>(*model, configs,
+                                                    store ? &store->profile : nullptr, gen);
     if (o.gen_tokens > 0)
       for (size_t w = 0; w < windows.size(); ++w)
-        KVSVD_CHECK(evaluator->prompt_tokens_for(int64_t(windows[w].size())) <=
+        KVSVD_CHECK((pipeline ? pipeline->prompt_tokens_for(int64_t(windows[w].size()))
+                              : evaluator->prompt_tokens_for(int64_t(windows[w].size()))) <=
                         int64_t(windows[w].size()),
                     "--gen-prompt-tokens ", o.gen_prompt_tokens, " is longer than window ", w,
                     " (", windows[w].size(), " tokens)");
   });
-  const std::vector<std::string>& labels = evaluator->labels();
+  const std::vector<std::string>& labels = pipeline ? pipeline->labels() : evaluator->labels();
+  const std::vector<CacheConfig>& run_configs = pipeline ? pipeline->configs() : evaluator->configs();
 
   // ---- the run key (what the figures depend on) and what a previous run finished ----
   std::map<int64_t, std::vector<WindowRecord>> resumed;
@@ -433,7 +462,16 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
   std::vector<WindowRecord> records;
   const auto t_start = Clock::now();
   int64_t tokens_done = 0;
-  for (int64_t i = mine.begin; i < mine.end; ++i) {
+  if (pipeline) {  // this rank's group takes its share of the windows, stage by stage
+    PipelineRunResult pr = run_pipeline_windows(*pipeline, plan, todo, windows, o, run_key, stop);
+    result.windows_computed = pr.windows_computed;
+    records = std::move(pr.records);
+    if (pr.interrupted) {
+      result.interrupted = true;
+      return result;
+    }
+  }
+  for (int64_t i = pipeline ? mine.end : mine.begin; i < mine.end; ++i) {
     if (stop && *stop) {
       result.interrupted = true;
       return result;  // finished windows are already in OUT/.partial
@@ -507,12 +545,13 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
                            {"dataset", o.dataset},
                            {"dataset_fingerprint", dataset_fp},
                            {"config", evaluate_options_to_json(o)}};
+  if (plan.stages > 0) summary["provenance"]["pipeline"] = pipeline_provenance(plan);
   summary["windows"] = n_windows;
   summary["seq_len"] = seq_len;
   summary["scored_tokens"] = figs[0].scored_tokens;
   summary["results"] = nlohmann::json::array();
   for (size_t i = 0; i < figs.size(); ++i) {
-    const CacheConfig& c = evaluator->configs()[i];
+    const CacheConfig& c = run_configs[i];
     nlohmann::json r = {{"label", figs[i].label},
                         {"method", kv_method_name(c.method)},
                         {"params", cache_config_params(c, dtype)}};

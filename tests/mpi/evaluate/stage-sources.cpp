@@ -4,3 +4,7 @@
 #include "stages/evaluate/evaluate-options.cpp"
 #include "stages/evaluate/evaluate-stage.cpp"
 #include "stages/evaluate/run-output.cpp"
+// evaluate-stage.cpp calls the pipeline-stage files (--pipeline-stages).
+#include "stages/evaluate/pipeline-evaluator.cpp"
+#include "stages/evaluate/pipeline-plan.cpp"
+#include "stages/evaluate/pipeline-run.cpp"
