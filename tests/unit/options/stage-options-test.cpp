@@ -50,6 +50,7 @@ TEST_CASE("options: every config under config/ parses through its stage's app") 
     CHECK(o.methods == std::vector<std::string>{"full", "svd", "chunked"});
     CHECK(o.policies == std::vector<std::string>{"position", "uniform:high"});
     CHECK(o.compression_ratios == std::vector<double>{4.0});
+    CHECK(o.value_ranks == std::vector<std::string>{""});  // "": the store's named ranks
   }
   for (const auto& p : profiles) {
     INFO(p);
