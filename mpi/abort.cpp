@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "core/util/error.h"
+#include "mpi/collective-error.h"
 
 namespace kvsvd {
 
@@ -40,6 +41,8 @@ int run_mpi_command(const std::string& name, const std::function<void()>& body) 
   try {
     body();
     return 0;
+  } catch (const CollectiveError& e) {  // every rank is here with the same message
+    end_job_collectively(name, e.what());
   } catch (const Error& e) {
     abort_job(cat(name, ": ", e.what()));
   } catch (const std::exception& e) {

@@ -10,7 +10,9 @@ namespace kvsvd {
 // Outside an initialised MPI job it prints "kvsvd: error: <msg>" and exits with status 2.
 [[noreturn]] void abort_job(const std::string& msg);
 
-// Runs an MPI stage's body. A kvsvd::Error or any std::exception on any rank is turned into
+// Runs an MPI stage's body. A CollectiveError (mpi/collective-error.h: every rank throws it
+// together) ends the job with one message and status 2 through end_job_collectively. Any other
+// kvsvd::Error or std::exception, which only some ranks may see, is turned into
 // abort_job("<name>: <what>"), so a failure never leaves other ranks waiting in a collective
 // (and never leaves a finished-looking store). Returns 0 when the body returns.
 int run_mpi_command(const std::string& name, const std::function<void()>& body);

@@ -1,20 +1,16 @@
-// Registers the evaluate-stage subcommand: `kvsvd evaluate` (flags generated from the options
-// table of evaluate-options.h), run as an MPI stage with SIGTERM-driven checkpointing.
+// Registers the evaluate-stage subcommand: `kvsvd evaluate` (flags declared in
+// evaluate-options.cpp), run as an MPI stage with SIGTERM-driven checkpointing.
 #include <CLI/CLI.hpp>
 #include <mpi.h>
 
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
-#include <map>
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "core/kv/methods.h"
-#include "core/kv/rank-policy.h"
 #include "core/util/error.h"
 #include "mpi/abort.h"
+#include "mpi/collective-error.h"
 #include "mpi/comm.h"
 #include "mpi/mpi-env.h"
 #include "stages/commands.h"
@@ -34,49 +30,16 @@ void evaluate_on_sigterm(int) { g_stop = 1; }
 // that a Slurm script can tell "requeue me" from a failure.
 constexpr int kInterruptedStatus = 143;
 
-// The flag values as CLI11 leaves them; applied over the YAML config after parsing.
-struct CliState {
-  std::map<std::string, std::vector<std::string>> values;  // key -> values
-  std::map<std::string, bool> flags;                       // key -> flag value
-  std::map<std::string, CLI::Option*> options;             // key -> option
-};
-
-std::string help_for(const EvaluateOptionSpec& s) {
-  if (std::string(s.key) == "policy")
-    return "svd per-token value-rank policies (repeat the flag for several):\n" +
-           rank_policies_help();
-  if (std::string(s.key) == "method")
-    return std::string(s.help) + ":\n" + kv_methods_help();
-  return s.help;
-}
-
-EvaluateOptions resolve_options(const CliState& st) {
-  EvaluateOptions o;
-  auto cfg = st.values.find("config");
-  if (cfg != st.values.end() && st.options.at("config")->count() > 0)
-    apply_evaluate_config(o, cfg->second.at(0));
-  for (const auto& spec : evaluate_option_table()) {
-    const CLI::Option* opt = st.options.at(spec.key);
-    if (opt->count() == 0) continue;
-    if (spec.arity == EvaluateOptionSpec::Arity::Flag)
-      apply_evaluate_option(o, spec, {st.flags.at(spec.key) ? "true" : "false"}, spec.flag);
-    else
-      apply_evaluate_option(o, spec, st.values.at(spec.key), spec.flag);
-  }
-  if (o.model.empty())
-    if (const char* env = std::getenv("KVSVD_MODEL")) o.model = env;
-  o.command_line = process_command_line();
-  return o;
-}
-
-void run(const CliState& st) {
+void run(CLI::App& cmd, EvaluateOptions& o) {
   MpiEnv env;
   std::signal(SIGTERM, evaluate_on_sigterm);
   bool interrupted = false;
   int64_t computed = 0;
   const int rc = run_mpi_command("evaluate", [&] {
-    const EvaluateOptions o = resolve_options(st);
     Comm comm(MPI_COMM_WORLD);
+    // The config and the checks give every rank the same verdict: one message, exit status 2.
+    on_all_checked(comm, [&] { finish_evaluate_options(cmd, o); });
+    o.command_line = process_command_line();
     EvaluateResult res = run_evaluate_stage(o, comm, &g_stop);
     computed = res.windows_computed;
     if (res.interrupted) {
@@ -112,28 +75,14 @@ void run(const CliState& st) {
 }  // namespace
 
 void register_evaluate_commands(CLI::App& app) {
-  auto st = std::make_shared<CliState>();
+  auto o = std::make_shared<EvaluateOptions>();
   CLI::App* cmd = app.add_subcommand(
       "evaluate",
       "Perplexity, KL, top-1 and generation agreement, KV bytes and speed of compressed KV "
       "caches against the full cache on the same windows (MPI: windows sharded over ranks). "
       "Prints the summary JSON; --out writes summary.json, windows.csv, command.txt");
-  st->options["config"] = cmd->add_option("--config", st->values["config"],
-                                          "YAML of evaluate keys (config/eval/*.yaml); flags "
-                                          "override it");
-  for (const auto& spec : evaluate_option_table()) {
-    CLI::Option* opt = nullptr;
-    if (spec.arity == EvaluateOptionSpec::Arity::Flag) {
-      // --pack / --no-pack style: the negated name sets false.
-      const std::string name = std::string(spec.flag) + ",!--no-" + (spec.flag + 2);
-      opt = cmd->add_flag(name, st->flags[spec.key], help_for(spec));
-    } else {
-      opt = cmd->add_option(spec.flag, st->values[spec.key], help_for(spec));
-      if (spec.arity == EvaluateOptionSpec::Arity::One) opt->expected(1);
-    }
-    st->options[spec.key] = opt;
-  }
-  cmd->callback([st]() { run(*st); });
+  add_evaluate_options(*cmd, *o);
+  cmd->callback([cmd, o]() { run(*cmd, *o); });
 }
 
 }  // namespace kvsvd

@@ -1,304 +1,152 @@
-// The evaluate options table, YAML loading and the checks that need no model.
+// The flags of `kvsvd evaluate`, declared once; the YAML config and the checks that need no model.
 #include "stages/evaluate/evaluate-options.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
 
 #include "core/compress/profile-method.h"
-#include "core/compress/rank-plan.h"
+#include "core/data/data-format.h"
 #include "core/kv/methods.h"
 #include "core/kv/quant-spec.h"
 #include "core/kv/rank-policy.h"
 #include "core/util/error.h"
 #include "core/util/text-parse.h"
-#include "core/util/yaml-util.h"
+#include "stages/app/option-binder.h"
+#include "stages/app/option-check.h"
+#include "stages/app/yaml-options.h"
 
 namespace kvsvd {
 namespace {
 
-using Spec = EvaluateOptionSpec;
-using Arity = EvaluateOptionSpec::Arity;
-using Values = std::vector<std::string>;
+using O = EvaluateOptions;
 
-
-const std::string& one(const Values& v, const std::string& where) {
-  KVSVD_CHECK(v.size() == 1, where, ": expects one value, got ", v.size());
-  return v[0];
+// Empty means "from elsewhere" (the extension, the store) for these two.
+void parse_format_or_empty(const std::string& v, const std::string& flag) {
+  if (!v.empty()) parse_data_format(v, flag);
+}
+void parse_key_space_or_empty(const std::string& v, const std::string& flag) {
+  if (!v.empty()) parse_key_space(v, flag);
 }
 
-Values non_empty(const Values& v, const std::string& where) {
-  Values out;
-  for (const auto& s : v)
-    if (!trim(s).empty()) out.push_back(trim(s));
-  KVSVD_CHECK(!out.empty(), where, ": expects at least one value");
-  return out;
+std::string trimmed(std::string& v) {
+  v = trim(v);
+  return "";
 }
 
-Spec str(const char* key, const char* flag, const char* help, std::string EvaluateOptions::*m) {
-  return Spec{key, flag, help, Arity::One, false,
-              [m](EvaluateOptions& o, const Values& v, const std::string& w) { o.*m = one(v, w); },
-              [m](const EvaluateOptions& o) { return nlohmann::json(o.*m); }};
-}
-
-Spec integer(const char* key, const char* flag, const char* help, int64_t EvaluateOptions::*m,
-             int64_t min_value) {
-  return Spec{key, flag, help, Arity::One, false,
-              [=](EvaluateOptions& o, const Values& v, const std::string& w) {
-                const int64_t x = to_int(one(v, w), w);
-                KVSVD_CHECK(x >= min_value, w, " must be >= ", min_value, ", got ", x);
-                o.*m = x;
-              },
-              [m](const EvaluateOptions& o) { return nlohmann::json(o.*m); }};
-}
-
-Spec number(const char* key, const char* flag, const char* help, double EvaluateOptions::*m) {
-  return Spec{key, flag, help, Arity::One, false,
-              [m](EvaluateOptions& o, const Values& v, const std::string& w) {
-                o.*m = to_double(one(v, w), w);
-              },
-              [m](const EvaluateOptions& o) { return nlohmann::json(o.*m); }};
-}
-
-Spec boolean(const char* key, const char* flag, const char* help, bool EvaluateOptions::*m) {
-  return Spec{key, flag, help, Arity::Flag, false,
-              [m](EvaluateOptions& o, const Values& v, const std::string& w) {
-                o.*m = to_bool(one(v, w), w);
-              },
-              [m](const EvaluateOptions& o) { return nlohmann::json(o.*m); }};
+void declare(OptionBinder<O>& b) {
+  b.add("--config", &O::config, "YAML of evaluate keys (config/eval/*.yaml); its keys are these "
+        "flags' names with '_' for '-'; flags given here override it");
+  b.add("--model", &O::model, "Hugging Face model directory (config.json + safetensors)")
+      ->envname("KVSVD_MODEL");
+  b.add("--tokenizer", &O::tokenizer, "tokenizer.json (default MODEL/tokenizer.json)");
+  b.add("--dataset", &O::dataset, "dataset file: token-id JSON ([[ids], ...]), plain text, or JSONL");
+  with_check(b.add("--dataset-format", &O::dataset_format,
+                   "ids | text | jsonl (default from the extension: .json ids, .jsonl jsonl, else "
+                   "text)"),
+             from_table(parse_format_or_empty));
+  b.add("--field", &O::field, "JSONL member holding the text");
+  b.flag("--add-bos", &O::add_bos, "prepend BOS to every window (counts in --seq-len)");
+  with_check(b.add("--method", &O::methods,
+                   "KV-cache methods, comma-separated; full is always run as the baseline:\n" +
+                       kv_methods_help())
+                 ->delimiter(','),
+             from_table([](const std::string& v, const std::string& f) { parse_kv_method(v, f); }));
+  b.add("--store", &O::store, "HDF5 profile store from `kvsvd profile` (needed by svd)");
+  with_check(b.add("--key-rank", &O::key_ranks, "svd key rank(s) r_k (0: the store's key rank)")
+                 ->delimiter(','),
+             at_least(0));
+  with_check(b.add("--value-ranks", &O::value_ranks,
+                   "svd named value ranks, e.g. low=16,med=32,high=64, or names the store holds "
+                   "(low,med,high); empty: the store's. Repeat the flag for several sets"),
+             trimmed);
+  with_check(b.add("--policy", &O::policies,
+                   "svd per-token value-rank policies (repeat the flag for several):\n" +
+                       rank_policies_help()),
+             from_table([](const std::string& v, const std::string& f) { RankPolicy::parse(v, f); },
+                            [](const std::string& v) { return RankPolicy::parse(v, "").spec(); }));
+  with_check(b.add("--key-space", &O::key_space, "pre_rope | post_rope (default: the store's)"), from_table(parse_key_space_or_empty));
+  with_check(b.add("--chunk-size", &O::chunk_sizes,
+                   "chunked: rows per chunk C, comma-separated list")->delimiter(','),
+             above(0));
+  with_check(b.add("--compression-ratio", &O::compression_ratios,
+                   "chunked: target compression ratio per chunk, comma-separated list")
+                 ->delimiter(','),
+             above(0));
+  b.add("--energy-threshold", &O::energy_threshold,
+        "chunked: keep this fraction of each chunk's energy (0 < T <= 1) instead of the ratio");
+  b.add("--min-rank-ratio", &O::min_rank_ratio,
+        "chunked energy mode: rank floor as a fraction of min(C, head_dim)");
+  with_check(b.add("--kv-bits", &O::kv_bits,
+                   "storage bits of svd coefficients, chunked factors and the quant cache: 16 "
+                   "(fp16), 8, 4, 2 (packed integer codes, fp16 scale + zero point per group; 0: "
+                   "the cache dtype, not for quant), comma-separated list")
+                 ->delimiter(','),
+             from_table([](const std::string& v, const std::string& f) {
+               check_kv_bits(to_int(v, f), /*allow_none=*/true, f);
+             }));
+  with_check(b.add("--quant-group", &O::quant_group,
+                   "elements per quantization group (values and coefficients: per token along the "
+                   "row, a shorter last group when it does not divide the row; quant keys: tokens "
+                   "per block)"),
+             from_table([](const std::string& v, const std::string& f) {
+               check_quant_group(to_int(v, f), f);
+             }));
+  with_check(b.add("--residual", &O::residual,
+                   "quant: the newest tokens kept in the cache dtype"),
+             from_table([](const std::string& v, const std::string& f) {
+               check_residual(to_int(v, f), f);
+             }));
+  b.flag("--hadamard", &O::hadamard,
+         "svd with --kv-bits 8|4|2: rotate the coefficient spaces by a fixed Hadamard matrix "
+         "before quantizing (spreads outliers)");
+  with_check(b.add("--seq-len", &O::seq_len, "tokens per window (0: each document/id array as it is)"),
+             at_least(0));
+  with_check(b.add("--stride", &O::stride, "window start-to-start distance (0: seq_len)"), at_least(0));
+  with_check(b.add("--max-windows", &O::max_windows, "windows evaluated (0: all)"), at_least(0));
+  b.flag("--pack", &O::pack,
+         "join documents with EOS before cutting windows (--no-pack: windows within each document)");
+  with_check(b.add("--gen-tokens", &O::gen_tokens, "greedy tokens generated per window (0: none)"),
+             at_least(0));
+  with_check(b.add("--gen-prompt-tokens", &O::gen_prompt_tokens,
+                   "generation prompt: the window's first P tokens (0: half the window)"),
+             at_least(0));
+  b.add("--device", &O::device, "cpu | cuda | cuda:N | auto (MPI ranks use their local GPU)");
+  b.add("--dtype", &O::dtype, "float32 | bfloat16 | float16");
+  b.add("--pipeline-stages", &O::pipeline_stages,
+        "N | auto: groups of N ranks each hold a contiguous slice of the layers (auto: the "
+        "fewest stages whose slices fit the GPUs' free memory); default: the whole model per rank");
+  b.add("--out", &O::out, "run folder for summary.json, windows.csv, command.txt");
+  b.flag("--resume", &O::resume,
+         "skip windows a previous run of the same configuration finished (OUT/.partial)");
+  b.flag("--progress", &O::progress, "progress lines on stderr (--no-progress: none)");
 }
 
 }  // namespace
 
-const std::vector<EvaluateOptionSpec>& evaluate_option_table() {
-  static const std::vector<Spec> table = {
-      str("model", "--model", "Hugging Face model directory (config.json + safetensors)",
-          &EvaluateOptions::model),
-      str("tokenizer", "--tokenizer", "tokenizer.json (default MODEL/tokenizer.json)",
-          &EvaluateOptions::tokenizer),
-      str("dataset", "--dataset",
-          "dataset file: token-id JSON ([[ids], ...]), plain text, or JSONL",
-          &EvaluateOptions::dataset),
-      Spec{"dataset_format", "--dataset-format",
-           "ids | text | jsonl (default from the extension: .json ids, .jsonl jsonl, else text)",
-           Arity::One, false,
-           [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             const std::string f = trim(one(v, w));
-             KVSVD_CHECK(f.empty() || f == "ids" || f == "text" || f == "jsonl", w,
-                         ": unknown dataset format '", f, "' (valid: ids, text, jsonl)");
-             o.dataset_format = f;
-           },
-           [](const EvaluateOptions& o) { return nlohmann::json(o.dataset_format); }},
-      str("field", "--field", "JSONL member holding the text (default text)",
-          &EvaluateOptions::field),
-      boolean("add_bos", "--add-bos", "prepend BOS to every window (counts in --seq-len)",
-              &EvaluateOptions::add_bos),
-      Spec{"method", "--method",
-           "KV-cache methods, comma-separated; full is always run as the baseline",
-           Arity::List, true,
-           [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             Values m;
-             for (const auto& name : non_empty(v, w)) {
-               parse_kv_method(name, w);  // names the flag, lists the valid methods
-               // A method named twice (a repeated flag) runs once.
-               if (std::find(m.begin(), m.end(), name) == m.end()) m.push_back(name);
-             }
-             o.methods = m;
-           },
-           [](const EvaluateOptions& o) { return nlohmann::json(o.methods); }},
-      str("store", "--store", "HDF5 profile store from `kvsvd profile` (needed by svd)",
-          &EvaluateOptions::store),
-      Spec{"key_rank", "--key-rank", "svd key rank(s) r_k (0: the store's key rank)",
-           Arity::List, true,
-           [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             std::vector<int64_t> r;
-             for (const auto& s : non_empty(v, w)) {
-               r.push_back(to_int(s, w));
-               KVSVD_CHECK(r.back() >= 0, w, " must be >= 0 (0: the store's), got ", r.back());
-             }
-             o.key_ranks = r;
-           },
-           [](const EvaluateOptions& o) { return nlohmann::json(o.key_ranks); }},
-      Spec{"value_ranks", "--value-ranks",
-           "svd named value ranks, e.g. low=16,med=32,high=64, or names the store holds "
-           "(low,med,high); empty: the store's. Repeat the flag for several sets",
-           Arity::List, false,
-           [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             Values r;
-             for (const auto& s : v) r.push_back(trim(s));
-             KVSVD_CHECK(!r.empty(), w, ": expects at least one value");
-             o.value_ranks = r;
-           },
-           [](const EvaluateOptions& o) { return nlohmann::json(o.value_ranks); }},
-      Spec{"policy", "--policy", nullptr /* help generated from the policy table */,
-           Arity::List, false,
-           [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             Values p = non_empty(v, w);
-             for (auto& s : p) s = RankPolicy::parse(s, w).spec();  // names the flag, lists valid
-             o.policies = p;
-           },
-           [](const EvaluateOptions& o) { return nlohmann::json(o.policies); }},
-      Spec{"key_space", "--key-space", "pre_rope | post_rope (default: the store's)", Arity::One,
-           false,
-           [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             const std::string s = trim(one(v, w));
-             if (!s.empty()) parse_key_space(s, w);
-             o.key_space = s;
-           },
-           [](const EvaluateOptions& o) { return nlohmann::json(o.key_space); }},
-      Spec{"chunk_size", "--chunk-size", "chunked: rows per chunk C (> 0), comma-separated list",
-           Arity::List, true,
-           [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             std::vector<int64_t> c;
-             for (const auto& s : non_empty(v, w)) {
-               c.push_back(to_int(s, w));
-               KVSVD_CHECK(c.back() > 0, w, " must be > 0, got ", c.back());
-             }
-             o.chunk_sizes = c;
-           },
-           [](const EvaluateOptions& o) { return nlohmann::json(o.chunk_sizes); }},
-      Spec{"compression_ratio", "--compression-ratio",
-           "chunked: target compression ratio per chunk (> 0), comma-separated list",
-           Arity::List, true,
-           [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             std::vector<double> x;
-             for (const auto& s : non_empty(v, w)) {
-               x.push_back(to_double(s, w));
-               KVSVD_CHECK(x.back() > 0, w, " must be > 0, got ", x.back());
-             }
-             o.compression_ratios = x;
-           },
-           [](const EvaluateOptions& o) { return nlohmann::json(o.compression_ratios); }},
-      number("energy_threshold", "--energy-threshold",
-             "chunked: keep this fraction of each chunk's energy (0 < T <= 1) instead of the ratio",
-             &EvaluateOptions::energy_threshold),
-      number("min_rank_ratio", "--min-rank-ratio",
-             "chunked energy mode: rank floor as a fraction of min(C, head_dim)",
-             &EvaluateOptions::min_rank_ratio),
-      Spec{"kv_bits", "--kv-bits",
-           "storage bits of svd coefficients, chunked factors and the quant cache: 16 (fp16), "
-           "8, 4, 2 (packed integer codes, fp16 scale + zero point per group; 0: the cache dtype, "
-           "not for quant), comma-separated list",
-           Arity::List, true,
-           [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             std::vector<int64_t> b;
-             for (const auto& s : non_empty(v, w)) {
-               b.push_back(to_int(s, w));
-               check_kv_bits(b.back(), /*allow_none=*/true, w);
-             }
-             o.kv_bits = b;
-           },
-           [](const EvaluateOptions& o) { return nlohmann::json(o.kv_bits); }},
-      Spec{"quant_group", "--quant-group",
-           "elements per quantization group (values and coefficients: per token along the row, "
-           "a shorter last group when it does not divide the row; quant keys: tokens per block)",
-           Arity::One, false,
-           [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             const int64_t g = to_int(one(v, w), w);
-             check_quant_group(g, w);
-             o.quant_group = g;
-           },
-           [](const EvaluateOptions& o) { return nlohmann::json(o.quant_group); }},
-      Spec{"residual", "--residual", "quant: the newest tokens kept in the cache dtype (>= 0)",
-           Arity::One, false,
-           [](EvaluateOptions& o, const Values& v, const std::string& w) {
-             const int64_t r = to_int(one(v, w), w);
-             check_residual(r, w);
-             o.residual = r;
-           },
-           [](const EvaluateOptions& o) { return nlohmann::json(o.residual); }},
-      boolean("hadamard", "--hadamard",
-              "svd with --kv-bits 8|4|2: rotate the coefficient spaces by a fixed Hadamard "
-              "matrix before quantizing (spreads outliers)", &EvaluateOptions::hadamard),
-      integer("seq_len", "--seq-len", "tokens per window (0: each document/id array as it is)",
-              &EvaluateOptions::seq_len, 0),
-      integer("stride", "--stride", "window start-to-start distance (0: seq_len)",
-              &EvaluateOptions::stride, 0),
-      integer("max_windows", "--max-windows", "windows evaluated (0: all)",
-              &EvaluateOptions::max_windows, 0),
-      boolean("pack", "--pack", "join documents with EOS before cutting windows (--no-pack: "
-              "windows within each document)", &EvaluateOptions::pack),
-      integer("gen_tokens", "--gen-tokens", "greedy tokens generated per window (0: none)",
-              &EvaluateOptions::gen_tokens, 0),
-      integer("gen_prompt_tokens", "--gen-prompt-tokens",
-              "generation prompt: the window's first P tokens (0: half the window)",
-              &EvaluateOptions::gen_prompt_tokens, 0),
-      str("device", "--device", "cpu | cuda | cuda:N | auto (MPI ranks use their local GPU)",
-          &EvaluateOptions::device),
-      str("dtype", "--dtype", "float32 | bfloat16 | float16", &EvaluateOptions::dtype),
-      str("pipeline_stages", "--pipeline-stages",
-          "N | auto: groups of N ranks each hold a contiguous slice of the layers (auto: the "
-          "fewest stages whose slices fit the GPUs' free memory); default: the whole model per rank",
-          &EvaluateOptions::pipeline_stages),
-      str("out", "--out", "run folder for summary.json, windows.csv, command.txt",
-          &EvaluateOptions::out),
-      boolean("resume", "--resume", "skip windows a previous run of the same configuration "
-              "finished (OUT/.partial)", &EvaluateOptions::resume),
-      boolean("progress", "--progress", "progress lines on stderr (--no-progress: none)",
-              &EvaluateOptions::progress),
-  };
-  return table;
+void add_evaluate_options(CLI::App& app, EvaluateOptions& o) {
+  OptionBinder<O> b(app, o);
+  declare(b);
 }
 
-void apply_evaluate_option(EvaluateOptions& o, const EvaluateOptionSpec& spec,
-                           const std::vector<std::string>& values, const std::string& where) {
-  std::vector<std::string> items;
-  for (const auto& v : values) {
-    if (spec.arity == Arity::List && spec.split_commas) {
-      size_t pos = 0;
-      while (true) {
-        const size_t c = v.find(',', pos);
-        items.push_back(v.substr(pos, c == std::string::npos ? std::string::npos : c - pos));
-        if (c == std::string::npos) break;
-        pos = c + 1;
-      }
-    } else {
-      items.push_back(v);
-    }
-  }
-  spec.set(o, items, where);
+void finish_evaluate_options(CLI::App& app, EvaluateOptions& o) {
+  if (!o.config.empty()) apply_yaml_config(app, o.config, "an evaluate config");
+  // A method named twice (a repeated flag) runs once.
+  std::vector<std::string> methods;
+  for (const auto& m : o.methods)
+    if (std::find(methods.begin(), methods.end(), m) == methods.end()) methods.push_back(m);
+  o.methods = methods;
+  check_evaluate_options(o);
 }
 
-void apply_evaluate_config(EvaluateOptions& o, const std::string& path) {
-  const YAML::Node root = load_yaml_file(path);
-  if (root.IsNull()) return;  // an empty file sets nothing
-  yaml_require_map(root, "an evaluate config", path);
-  std::vector<std::string> keys;
-  for (const auto& s : evaluate_option_table()) keys.push_back(s.key);
-  yaml_check_keys(root, keys, "an evaluate config", path);
-  for (const auto& s : evaluate_option_table()) {
-    const YAML::Node n = root[s.key];
-    if (!n.IsDefined() || n.IsNull()) continue;
-    const std::string where = cat(yaml_where(n, path), " (", s.key, ")");
-    std::vector<std::string> values;
-    if (n.IsSequence()) {
-      KVSVD_CHECK(s.arity == Spec::Arity::List, where, ": takes one value, not a list");
-      for (const auto& item : yaml_items(n, s.key, path)) values.push_back(yaml_string(item, s.key, path));
-    } else {
-      values.push_back(yaml_string(n, s.key, path));
-    }
-    apply_evaluate_option(o, s, values, where);
-  }
-  o.config = path;
+EvaluateOptions parse_evaluate_args(const std::vector<std::string>& args) {
+  return parse_options(add_evaluate_options, finish_evaluate_options, args);
 }
 
 nlohmann::json evaluate_options_to_json(const EvaluateOptions& o) {
-  nlohmann::json j = nlohmann::json::object();
-  j["config"] = o.config;
-  for (const auto& s : evaluate_option_table()) j[s.key] = s.get(o);
-  return j;
+  return options_to_json(declare, o);
 }
 
 std::string effective_dataset_format(const EvaluateOptions& o) {
-  if (!o.dataset_format.empty()) return o.dataset_format;
-  auto ends_with = [&](const char* suffix) {
-    const std::string s = suffix;
-    return o.dataset.size() >= s.size() &&
-           o.dataset.compare(o.dataset.size() - s.size(), s.size(), s) == 0;
-  };
-  if (ends_with(".jsonl")) return "jsonl";
-  if (ends_with(".json")) return "ids";
-  return "text";
+  return data_format_name(effective_data_format(o.dataset_format, o.dataset));
 }
 
 void check_evaluate_options(const EvaluateOptions& o) {

@@ -1,13 +1,16 @@
-// The options of `kvsvd evaluate`: one table of keys drives the YAML config (config/eval/*.yaml),
-// the command-line flags, their help text and the merged config recorded in summary.json.
-// Torch-free and CLI-free (the CLI binding lives in evaluate-commands.cpp).
+// The options of `kvsvd evaluate`: one CLI11 declaration per flag drives the command line, its
+// help text, the YAML config (config/eval/*.yaml), the sweep planner's checks and the merged
+// config recorded in summary.json. Torch-free.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+namespace CLI {
+class App;
+}
 
 namespace kvsvd {
 
@@ -54,33 +57,24 @@ struct EvaluateOptions {
   std::string command_line;  // for provenance (not an option)
 };
 
-// One key of the table. Values always arrive as text: from a flag, or from a YAML scalar/list.
-struct EvaluateOptionSpec {
-  const char* key;   // YAML key
-  const char* flag;  // "--seq-len"
-  const char* help;
-  enum class Arity { One, List, Flag } arity;
-  // List: items may also be comma-separated inside one value (not for policies / value ranks,
-  // whose items contain commas: give those as repeated flags or a YAML list).
-  bool split_commas;
-  // Sets the option from its values; errors name `where` (the flag, or "file:line key").
-  std::function<void(EvaluateOptions&, const std::vector<std::string>&, const std::string&)> set;
-  std::function<nlohmann::json(const EvaluateOptions&)> get;
-};
+// Declares every flag of `kvsvd evaluate` on `app`, bound to `o` (its current values are the
+// defaults --help shows). The declarations are in evaluate-options.cpp, one line per flag; the YAML
+// keys, the provenance JSON and the sweep's checks follow from them. A new flag: a member here
+// and one `b.add(...)` line in declare() there (stages/app/option-binder.h shows how).
+void add_evaluate_options(CLI::App& app, EvaluateOptions& o);
 
-const std::vector<EvaluateOptionSpec>& evaluate_option_table();
+// After app.parse: reads o.config (flags given on the command line win; unknown keys are errors
+// naming the file and line), merges repeated methods, then check_evaluate_options.
+void finish_evaluate_options(CLI::App& app, EvaluateOptions& o);
 
-// Applies a YAML config file (unknown keys are errors naming the file, line and valid keys).
-void apply_evaluate_config(EvaluateOptions& o, const std::string& path);
-
-// Applies one option from text values; `where` names the source in errors.
-void apply_evaluate_option(EvaluateOptions& o, const EvaluateOptionSpec& spec,
-                           const std::vector<std::string>& values, const std::string& where);
+// `args` (what follows `kvsvd evaluate`) through that same app, then finish_evaluate_options: the
+// sweep planner checks every run it plans with this. Throws kvsvd::Error or CLI::ParseError.
+EvaluateOptions parse_evaluate_args(const std::vector<std::string>& args);
 
 // The merged options as a JSON object keyed like the YAML (for provenance).
 nlohmann::json evaluate_options_to_json(const EvaluateOptions& o);
 
-// Checks what can be checked without the model, store or data (errors name the flag).
+// Checks across flags that need no model, store or data (errors name the flag).
 void check_evaluate_options(const EvaluateOptions& o);
 
 // "ids" | "text" | "jsonl" for `o` (explicit, or from the dataset's extension).

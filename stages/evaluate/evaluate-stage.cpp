@@ -1,5 +1,6 @@
-// `kvsvd evaluate`: load (model, store, windows), check, shard windows, evaluate, gather in
-// window order, reduce, write.
+// `kvsvd evaluate` as a sequence of named steps: check, bind the device, read the inputs (rank 0,
+// broadcast), load the model and build the configurations, open the run folder (run key, resume),
+// evaluate this rank's windows, gather and reduce in window order, write.
 #include "stages/evaluate/evaluate-stage.h"
 
 #include <ATen/ATen.h>
@@ -14,27 +15,23 @@
 
 #include "core/checkpoint/checkpoint.h"
 #include "core/checkpoint/fingerprint.h"
-#include "core/compress/rank-plan.h"
-#include "core/data/dataset.h"
-#include "core/data/tokenize-documents.h"
-#include "core/eval/cache-factory.h"
 #include "core/eval/evaluator.h"
 #include "core/eval/run-record.h"
-#include "core/kv/kv-profile.h"
 #include "core/kv/methods.h"
-#include "core/kv/quant-spec.h"
 #include "core/model/aten-device.h"
 #include "core/model/llama.h"
 #include "core/store/isolated-check.h"
 #include "core/store/profile-store.h"
-#include "core/tokenizer/tokenizer.h"
-#include "core/util/device.h"
 #include "core/util/error.h"
 #include "core/util/json-util.h"
-#include "mpi/gpu-binding.h"
-#include "mpi/mpi-env.h"
+#include "core/util/version.h"
 #include "mpi/broadcast-windows.h"
+#include "mpi/collective-error.h"
+#include "mpi/rank-device.h"
 #include "mpi/shard.h"
+#include "stages/evaluate/cache-configs.h"
+#include "stages/evaluate/evaluate-windows.h"
+#include "stages/evaluate/run-key.h"
 #include "stages/evaluate/run-output.h"
 // pipeline stages (issue 16)
 #include "core/model/llama-slice.h"
@@ -48,232 +45,44 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Runs `fn` on rank 0 only; an exception there is broadcast and rethrown as the same
-// kvsvd::Error on every rank, so a bad input never leaves the other ranks waiting.
-template <typename F>
-void on_root_checked(const Comm& comm, F&& fn) {
-  std::string err;
-  if (comm.is_root()) {
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      err = e.what();
-      if (err.empty()) err = "unknown error";
-    }
-  }
-  comm.broadcast(err);
-  if (!err.empty()) fail(err);
-}
-
-// Runs `fn` on every rank; if any rank throws, every rank throws the lowest failing rank's message.
-template <typename F>
-void on_all_checked(const Comm& comm, F&& fn) {
-  std::string err;
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    err = e.what();
-    if (err.empty()) err = "unknown error";
-  }
-  if (!comm.any_of(!err.empty())) return;
-  std::vector<std::string> all = comm.gather_bytes(err);
-  std::string first;
-  for (size_t r = 0; r < all.size() && first.empty(); ++r)
-    if (!all[r].empty()) first = comm.size() > 1 ? cat("rank ", r, ": ", all[r]) : all[r];
-  comm.broadcast(first);
-  fail(first);
-}
-
-at::Device pick_device(const std::string& flag) {
-  const DeviceSpec spec = parse_device(flag, at::hasCUDA());
-  if (spec.kind == "cpu") return at::Device(at::kCPU);
-  if (spec.index >= 0) return resolve_device(flag);
-  // One GPU per rank: the rank's GPU among those of its node (collective over MPI_COMM_WORLD,
-  // which every rank reaches because they share the flag).
-  int local_rank = 0, local_size = 1;
-  node_local_rank(&local_rank, &local_size);
-  const int idx = bind_rank_gpu(local_rank);
-  KVSVD_CHECK(idx >= 0, "--device ", flag, ": no CUDA device visible");
-  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(idx));
-}
-
-// Rank 0: the dataset's windows (tokenized, cut, checked against the vocabulary).
-std::vector<TokenIds> load_windows(const EvaluateOptions& o, const LlamaConfig& cfg) {
-  const std::string fmt = effective_dataset_format(o);
-  std::vector<TokenIds> docs;
-  int32_t eos = cfg.eos_token_ids.empty() ? -1 : static_cast<int32_t>(cfg.eos_token_ids[0]);
-  int32_t bos = static_cast<int32_t>(cfg.bos_token_id);
-  if (fmt == "ids") {
-    docs = read_token_id_json(o.dataset);
-  } else {
-#if KVSVD_HAVE_TOKENIZER
-    const std::string tok_path =
-        o.tokenizer.empty() ? (std::filesystem::path(o.model) / "tokenizer.json").string()
-                            : o.tokenizer;
-    const Tokenizer tok = Tokenizer::from_file(tok_path);
-    const auto texts = read_text_documents(
-        o.dataset, fmt == "jsonl" ? TextFormat::Jsonl : TextFormat::Text, o.field);
-    docs = tokenize_documents(
-        texts, [&](const std::string& t) { return tok.encode(t, false); }, o.dataset);
-    if (tok.eos_id() >= 0) eos = tok.eos_id();
-    if (tok.bos_id() >= 0) bos = tok.bos_id();
-#else
-    fail(cat("--dataset-format ", fmt, ": this build has no tokenizer (KVSVD_WITH_TOKENIZER=OFF); "
-             "give token ids (--dataset-format ids)"));
-#endif
-  }
-  KVSVD_CHECK(!o.add_bos || bos >= 0, "--add-bos: neither the tokenizer nor ", o.model,
-              "/config.json defines a BOS token");
-  WindowSpec spec;
-  spec.seq_len = o.seq_len;
-  spec.stride = o.stride;
-  spec.pack = o.pack;
-  spec.max_windows = o.max_windows;
-  spec.eos_id = eos;
-  spec.bos_id = o.add_bos ? bos : -1;
-  std::vector<TokenIds> windows = make_windows(docs, spec, o.dataset);
-  KVSVD_CHECK(!windows.empty(), "--dataset ", o.dataset, ": no window of --seq-len ", o.seq_len,
-              " tokens");
-  for (size_t w = 0; w < windows.size(); ++w) {
-    KVSVD_CHECK(windows[w].size() >= 2, "--dataset ", o.dataset, ": window ", w, " has ",
-                windows[w].size(), " tokens (at least 2 are needed to score one)");
-    for (size_t i = 0; i < windows[w].size(); ++i)
-      KVSVD_CHECK(windows[w][i] >= 0 && windows[w][i] < cfg.vocab_size, "--dataset ", o.dataset,
-                  ": window ", w, " token ", i, " is id ", windows[w][i],
-                  ", outside the model's vocabulary [0, ", cfg.vocab_size, ")");
-  }
-  return windows;
-}
-
-// What the stage knows about the profile store.
-struct StoreInfo {
-  std::string path;
-  std::string fingerprint;
-  std::string profile_method;  // from the header's profile_config ("" when absent)
-  std::string key_space;       // likewise
-  std::vector<NamedRank> named_ranks;  // the header's value rank names/values
-  KvProfile profile;
+// What every rank knows of the inputs once rank 0 has read them.
+struct Inputs {
+  LlamaConfig cfg;
+  std::vector<TokenIds> windows;
+  std::string model_fp, dataset_fp, store_fp;
 };
 
-// "low=16,med=32", "low,med,high" (names the store holds) or a mix; "" gives the store's set.
-std::vector<NamedRank> resolve_value_ranks(const std::string& spec, const StoreInfo& s,
-                                           int64_t head_dim) {
-  if (spec.empty()) {
-    if (!s.named_ranks.empty()) return s.named_ranks;
-    std::vector<NamedRank> d = default_value_ranks(head_dim);
-    for (auto& nr : d) nr.rank = std::min(nr.rank, s.profile.value_rank);
-    return d;
-  }
-  std::string explicit_items;  // name=rank items, parsed by the shared parser
-  std::vector<NamedRank> out;
-  size_t pos = 0;
-  while (pos <= spec.size()) {
-    size_t c = spec.find(',', pos);
-    if (c == std::string::npos) c = spec.size();
-    const std::string item = spec.substr(pos, c - pos);
-    pos = c + 1;
-    if (item.find('=') != std::string::npos) {
-      out.push_back(parse_named_ranks(item, "--value-ranks")[0]);
-      continue;
-    }
-    auto it = std::find_if(s.named_ranks.begin(), s.named_ranks.end(),
-                           [&](const NamedRank& nr) { return nr.name == item; });
-    KVSVD_CHECK(it != s.named_ranks.end(), "--value-ranks '", spec, "': the store ", s.path,
-                " names no value rank '", item, "' (it names: ",
-                s.named_ranks.empty() ? std::string("none") : named_ranks_to_string(s.named_ranks),
-                ")");
-    out.push_back(*it);
-  }
-  // Re-parse the whole list to reuse the shared checks (duplicate names, ranks >= 1).
-  return parse_named_ranks(named_ranks_to_string(out), "--value-ranks");
-}
+// The model (or, with --pipeline-stages, this rank's slice of it and the link to the next
+// stages), the store's bases and the evaluator over every configuration (every rank).
+struct Loaded {
+  PipelinePlan plan;  // plan.stages == 0: the whole model on every rank
+  std::unique_ptr<StageLink> link;
+  std::unique_ptr<LlamaSlice> slice;
+  std::unique_ptr<PipelineEvaluator> pipeline;
+  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<StoreInfo> store;
+  std::unique_ptr<WindowEvaluator> evaluator;
 
-std::vector<CacheConfig> build_configs(const EvaluateOptions& o, const StoreInfo* store,
-                                       int64_t head_dim) {
-  std::vector<CacheConfig> out;
-  for (const auto& name : o.methods) {
-    const KvMethod m = parse_kv_method(name, "--method");
-    if (m == KvMethod::Full || m == KvMethod::Quant) continue;  // baseline; quant: below
-    if (m == KvMethod::Svd) {
-      KVSVD_ASSERT(store != nullptr, "svd without a store");
-      const KvProfile& p = store->profile;
-      KeySpace space = store->key_space.empty() ? KeySpace::PreRope
-                                                : parse_key_space(store->key_space, "--key-space");
-      if (!o.key_space.empty()) {
-        const KeySpace asked = parse_key_space(o.key_space, "--key-space");
-        KVSVD_CHECK(store->key_space.empty() || asked == space, "--key-space ", o.key_space,
-                    ": the store ", store->path, " holds bases of ", store->key_space, " keys");
-        space = asked;
-      }
-      for (int64_t kr : o.key_ranks) {
-        const int64_t k = kr == 0 ? p.key_rank : kr;
-        KVSVD_CHECK(k >= 1 && k <= p.key_rank, "--key-rank ", kr, ": not in the store ",
-                    store->path, " (it holds key ranks 1..", p.key_rank, ")");
-        for (const auto& vspec : o.value_ranks) {
-          const std::vector<NamedRank> vr = resolve_value_ranks(vspec, *store, head_dim);
-          for (const auto& nr : vr)
-            KVSVD_CHECK(nr.rank <= p.value_rank, "--value-ranks ", nr.name, "=", nr.rank,
-                        ": not in the store ", store->path, " (it holds value ranks 1..",
-                        p.value_rank, ")");
-          for (const auto& pol : o.policies) {
-            CacheConfig c;
-            c.method = KvMethod::Svd;
-            c.key_rank = k;
-            c.value_ranks = vr;
-            c.policy = RankPolicy::parse(pol, "--policy");
-            c.key_space = space;
-            c.profile_method = store->profile_method;
-            for (RankLevel level : c.policy.levels_used()) {
-              const bool named = std::any_of(vr.begin(), vr.end(), [&](const NamedRank& nr) {
-                return nr.name == rank_level_name(level);
-              });
-              KVSVD_CHECK(named, "--policy ", c.policy.spec(), " uses the value rank '",
-                          rank_level_name(level), "' but --value-ranks gives only ",
-                          named_ranks_to_string(vr));
-            }
-            out.push_back(c);
-          }
-        }
-      }
-    } else {  // chunked
-      const std::vector<double> ratios =
-          o.energy_threshold > 0 ? std::vector<double>{0.0} : o.compression_ratios;
-      for (int64_t cs : o.chunk_sizes)
-        for (double ratio : ratios) {
-          CacheConfig c;
-          c.method = KvMethod::Chunked;
-          c.chunked.chunk_size = cs;
-          c.chunked.compression_ratio = ratio;
-          c.chunked.energy_threshold = o.energy_threshold;
-          c.chunked.min_rank_ratio = o.min_rank_ratio;
-          check_chunked_options(c.chunked);  // names the flag
-          out.push_back(c);
-        }
-    }
+  const std::vector<std::string>& labels() const {
+    return pipeline ? pipeline->labels() : evaluator->labels();
   }
-  // Every method's configurations times the storage bit widths (quant: one per width).
-  std::vector<CacheConfig> stored;
-  for (int64_t bits : o.kv_bits)
-    for (CacheConfig c : out) {
-      c.kv_bits = bits;
-      c.quant_group = o.quant_group;
-      c.hadamard = o.hadamard && c.method == KvMethod::Svd && QuantSpec{bits, 1}.quantized();
-      stored.push_back(c);
-    }
-  for (const auto& name : o.methods) {
-    if (parse_kv_method(name, "--method") != KvMethod::Quant) continue;
-    for (int64_t bits : o.kv_bits) {
-      CacheConfig c;
-      c.method = KvMethod::Quant;
-      c.kv_bits = bits;
-      c.quant_group = o.quant_group;
-      c.residual = o.residual;
-      check_kv_bits(bits, /*allow_none=*/false);  // names --kv-bits
-      stored.push_back(c);
-    }
+  const std::vector<CacheConfig>& configs() const {
+    return pipeline ? pipeline->configs() : evaluator->configs();
   }
-  return stored;
-}
+  int64_t prompt_tokens_for(int64_t window_len) const {
+    return pipeline ? pipeline->prompt_tokens_for(window_len)
+                    : evaluator->prompt_tokens_for(window_len);
+  }
+};
+
+// The run folder's state: the run key, what a previous run finished (rank 0 holds the records)
+// and the lock that keeps a second job off the folder until the files are written.
+struct RunFolder {
+  std::string run_key;
+  std::vector<int64_t> done;
+  std::map<int64_t, std::vector<WindowRecord>> resumed;
+  OutputLock lock;
+};
 
 std::string fmt_seconds(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
@@ -284,204 +93,157 @@ std::string fmt_seconds(double s) {
   return buf;
 }
 
-}  // namespace
-
-std::string checkpoint_model_fingerprint(const std::string& model_dir) {
-  const Checkpoint ckpt = Checkpoint::open(model_dir);
-  return model_fingerprint(ckpt, ckpt.tensor_names());
-}
-
-EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
-                                  const volatile std::sig_atomic_t* stop) {
-  check_evaluate_options(o);  // same verdict on every rank
-  const int rank = comm.rank(), size = comm.size();
-  const at::Device device = pick_device(o.device);
-  const at::ScalarType dtype = resolve_dtype(o.dtype);
-  const bool wants_svd = std::any_of(o.methods.begin(), o.methods.end(), [](const std::string& m) {
-    return parse_kv_method(m, "--method") == KvMethod::Svd;
-  });
-
-  // ---- rank 0: windows, fingerprints, the store/model match ----
-  LlamaConfig cfg;
+// config.json on every rank; the windows, the fingerprints and the store/model match on rank 0,
+// broadcast (a bad input is one CollectiveError on every rank).
+Inputs read_inputs(const EvaluateOptions& o, const Comm& comm) {
+  Inputs in;
   on_all_checked(comm, [&] {
-    cfg = load_llama_config((std::filesystem::path(o.model) / "config.json").string());
+    in.cfg = load_llama_config((std::filesystem::path(o.model) / "config.json").string());
   });
-  std::vector<TokenIds> windows;
-  std::string model_fp, dataset_fp, store_fp, run_key;
   on_root_checked(comm, [&] {
-    windows = load_windows(o, cfg);
-    model_fp = checkpoint_model_fingerprint(o.model);
-    dataset_fp = file_fingerprint(o.dataset);
+    in.windows = load_windows(o, in.cfg);
+    in.model_fp = checkpoint_model_fingerprint(o.model);
+    in.dataset_fp = file_fingerprint(o.dataset);
     if (!o.store.empty()) {
       require_sound_store(o.store);  // in a separate process, before any rank reads the store
       const ProfileStoreReader reader = ProfileStoreReader::open(o.store);
-      KVSVD_CHECK(reader.header().model_fingerprint == model_fp, "--store ", o.store,
+      KVSVD_CHECK(reader.header().model_fingerprint == in.model_fp, "--store ", o.store,
                   ": built for the model with fingerprint ", reader.header().model_fingerprint,
-                  ", but --model ", o.model, " has fingerprint ", model_fp,
+                  ", but --model ", o.model, " has fingerprint ", in.model_fp,
                   " (profile this model first)");
-      store_fp = file_fingerprint(o.store);
+      in.store_fp = file_fingerprint(o.store);
     }
   });
-  broadcast_windows(comm, windows);
-  comm.broadcast(model_fp);
-  comm.broadcast(dataset_fp);
-  comm.broadcast(store_fp);
-  const int64_t n_windows = static_cast<int64_t>(windows.size());
+  broadcast_windows(comm, in.windows);
+  comm.broadcast(in.model_fp);
+  comm.broadcast(in.dataset_fp);
+  comm.broadcast(in.store_fp);
+  return in;
+}
 
-  // ---- pipeline stages: S, this rank's group, stage and layers; refused before any weight
-  // ---- is read when the slice does not fit (stages/evaluate/pipeline-plan.h) ----
-  PipelinePlan plan;
+// The model, the store (when a method needs one) and the configuration product, on every rank.
+Loaded load_model_and_configs(const EvaluateOptions& o, const Inputs& in, const Comm& comm,
+                              const at::Device& device, at::ScalarType dtype) {
+  const bool wants_svd = std::any_of(o.methods.begin(), o.methods.end(), [](const std::string& m) {
+    return parse_kv_method(m, "--method") == KvMethod::Svd;
+  });
+  Loaded l;
+  // Pipeline stages: S, this rank's group, stage and layers; a slice that does not fit is
+  // refused before any weight is read (stages/evaluate/pipeline-plan.h).
   on_all_checked(comm, [&] {
     int64_t longest = 0;
-    for (const auto& w : windows) longest = std::max<int64_t>(longest, int64_t(w.size()));
-    plan = plan_pipeline(o.pipeline_stages, comm, cfg, device, dtype, longest + o.gen_tokens);
+    for (const auto& w : in.windows) longest = std::max<int64_t>(longest, int64_t(w.size()));
+    l.plan = plan_pipeline(o.pipeline_stages, comm, in.cfg, device, dtype, longest + o.gen_tokens);
   });
-  std::unique_ptr<StageLink> link;
-  std::unique_ptr<LlamaSlice> slice;
-  std::unique_ptr<PipelineEvaluator> pipeline;
-  if (plan.stages > 0) link = make_stage_link(comm.get(), plan.group, plan.stage, device);
-
-  // ---- every rank: model, store bases, configurations ----
-  std::unique_ptr<LlamaModel> model;
-  std::unique_ptr<StoreInfo> store;
-  std::unique_ptr<WindowEvaluator> evaluator;
-  GenerationSpec gen{o.gen_tokens, o.gen_prompt_tokens};
+  if (l.plan.stages > 0) l.link = make_stage_link(comm.get(), l.plan.group, l.plan.stage, device);
   on_all_checked(comm, [&] {
-    if (plan.stages > 0)  // only this stage's tensors are read
-      slice = std::make_unique<LlamaSlice>(
-          LlamaSlice::load(Checkpoint::open(o.model), plan.mine(), device, dtype));
+    if (l.plan.stages > 0)  // only this stage's tensors are read
+      l.slice = std::make_unique<LlamaSlice>(
+          LlamaSlice::load(Checkpoint::open(o.model), l.plan.mine(), device, dtype));
     else
-      model = std::make_unique<LlamaModel>(LlamaModel::load(o.model, device, dtype));
-    if (wants_svd) {
-      store = std::make_unique<StoreInfo>();
-      store->path = o.store;
-      store->fingerprint = store_fp;
-      const ProfileStoreReader reader = ProfileStoreReader::open(o.store);
-      const StoreHeader& h = reader.header();
-      KVSVD_CHECK(h.num_layers == cfg.num_layers, "--store ", o.store, ": ", h.num_layers,
-                  " layers, the model has ", cfg.num_layers);
-      // Every dim before any dataset is read (a store of another model is refused by name).
-      reader.check_model_dims(cfg.num_layers, cfg.num_kv_heads, cfg.head_dim, cfg.num_heads,
-                              cfg.hidden_size);
-      store->profile_method = profile_config_string(h, "method");
-      store->key_space = profile_config_string(h, "key_space");
-      KVSVD_CHECK(h.value_rank_names.size() == h.value_rank_values.size(), "--store ", o.store,
-                  ": value_rank_names and value_rank_values differ in length");
-      for (size_t i = 0; i < h.value_rank_names.size(); ++i)
-        store->named_ranks.push_back(NamedRank{h.value_rank_names[i], h.value_rank_values[i]});
-      std::vector<LayerProfile> layers;
-      for (int64_t l = 0; l < cfg.num_layers; ++l) layers.push_back(reader.read_layer(l));
-      store->profile = make_kv_profile(layers, cfg, dtype, device);
-    }
-    const std::vector<CacheConfig> configs = build_configs(o, store.get(), cfg.head_dim);
-    if (plan.stages > 0)
-      pipeline = std::make_unique<PipelineEvaluator>(*slice, *link, configs,
-                                                     store ? &store->profile : nullptr, gen);
+      l.model = std::make_unique<LlamaModel>(LlamaModel::load(o.model, device, dtype));
+    if (wants_svd)
+      l.store = std::make_unique<StoreInfo>(load_store(o.store, in.store_fp, in.cfg, dtype, device));
+    const std::vector<CacheConfig> configs = build_configs(o, l.store.get(), in.cfg.head_dim);
+    const GenerationSpec gen{o.gen_tokens, o.gen_prompt_tokens};
+    const KvProfile* profile = l.store ? &l.store->profile : nullptr;
+    if (l.plan.stages > 0)
+      l.pipeline = std::make_unique<PipelineEvaluator>(*l.slice, *l.link, configs, profile, gen);
     else
-      evaluator = std::make_unique<WindowEvaluator>(*model, configs,
-                                                    store ? &store->profile : nullptr, gen);
+      l.evaluator = std::make_unique<WindowEvaluator>(*l.model, configs, profile, gen);
     if (o.gen_tokens > 0)
-      for (size_t w = 0; w < windows.size(); ++w)
-        KVSVD_CHECK((pipeline ? pipeline->prompt_tokens_for(int64_t(windows[w].size()))
-                              : evaluator->prompt_tokens_for(int64_t(windows[w].size()))) <=
-                        int64_t(windows[w].size()),
+      for (size_t w = 0; w < in.windows.size(); ++w)
+        KVSVD_CHECK(l.prompt_tokens_for(int64_t(in.windows[w].size())) <=
+                        int64_t(in.windows[w].size()),
                     "--gen-prompt-tokens ", o.gen_prompt_tokens, " is longer than window ", w,
-                    " (", windows[w].size(), " tokens)");
+                    " (", in.windows[w].size(), " tokens)");
   });
-  const std::vector<std::string>& labels = pipeline ? pipeline->labels() : evaluator->labels();
-  const std::vector<CacheConfig>& run_configs = pipeline ? pipeline->configs() : evaluator->configs();
+  return l;
+}
 
-  // ---- the run key (what the figures depend on) and what a previous run finished ----
-  std::map<int64_t, std::vector<WindowRecord>> resumed;
-  std::vector<int64_t> done;
-  OutputLock out_lock;  // rank 0 with --out: held until the run folder is written
+// Rank 0: the run key, the lock on --out, and what OUT/.partial holds of the same run (--resume)
+// or its removal; the key and the finished windows are broadcast.
+RunFolder open_run_folder(const EvaluateOptions& o, const Inputs& in,
+                          const std::vector<std::string>& labels, const Comm& comm,
+                          const at::Device& device, at::ScalarType dtype) {
+  RunFolder f;
+  const int64_t n_windows = static_cast<int64_t>(in.windows.size());
   on_root_checked(comm, [&] {
-    std::string ids_digest;
-    {
-      std::vector<int32_t> flat;
-      for (const auto& w : windows) {
-        flat.push_back(-1);  // separator: [1,2][3] and [1][2,3] must differ
-        flat.insert(flat.end(), w.begin(), w.end());
-      }
-      ids_digest = bytes_fingerprint(flat.data(), flat.size() * sizeof(int32_t));
-    }
-    const nlohmann::json key = {{"model", model_fp},     {"store", store_fp},
-                                {"windows", ids_digest}, {"labels", labels},
-                                {"gen_tokens", o.gen_tokens},
-                                {"gen_prompt_tokens", o.gen_prompt_tokens},
-                                {"dtype", aten_dtype_name(dtype)},
-                                {"device", device.is_cuda() ? "cuda" : "cpu"}};
-    const std::string text = key.dump();
-    run_key = bytes_fingerprint(text.data(), text.size());
+    RunKeyInputs key;
+    key.model_fingerprint = in.model_fp;
+    key.store_fingerprint = in.store_fp;
+    key.windows = &in.windows;
+    key.labels = labels;
+    key.gen_tokens = o.gen_tokens;
+    key.gen_prompt_tokens = o.gen_prompt_tokens;
+    key.dtype = aten_dtype_name(dtype);
+    key.device_kind = device.is_cuda() ? "cuda" : "cpu";
+    f.run_key = evaluate_run_key(key);
     if (o.out.empty()) return;
-    out_lock = lock_run_folder(o.out);  // before OUT/.partial is read or cleared
-    if (o.resume) {
-      resumed = read_partial_windows(o.out, run_key, labels);
-      for (auto it = resumed.begin(); it != resumed.end();) {
-        // A window index past this run's windows cannot come from the same inputs.
-        KVSVD_CHECK(it->first >= 0 && it->first < n_windows, partial_window_path(o.out, it->first),
-                    ": window ", it->first, " is outside this run's ", n_windows, " windows");
-        done.push_back(it->first);
-        ++it;
-      }
-    } else {
+    f.lock = lock_run_folder(o.out);  // before OUT/.partial is read or cleared
+    if (!o.resume) {
       clear_partial(o.out);
+      return;
+    }
+    f.resumed = read_partial_windows(o.out, f.run_key, labels);
+    for (const auto& [w, recs] : f.resumed) {
+      // A window index past this run's windows cannot come from the same inputs.
+      KVSVD_CHECK(w >= 0 && w < n_windows, partial_window_path(o.out, w), ": window ", w,
+                  " is outside this run's ", n_windows, " windows");
+      f.done.push_back(w);
     }
   });
-  comm.broadcast(run_key);
-  comm.broadcast(done);
+  comm.broadcast(f.run_key);
+  comm.broadcast(f.done);
+  return f;
+}
 
+// The windows not in `done` (both ascending).
+std::vector<int64_t> windows_to_do(int64_t n_windows, const std::vector<int64_t>& done) {
   std::vector<int64_t> todo;
-  {
-    size_t j = 0;
-    for (int64_t w = 0; w < n_windows; ++w) {
-      if (j < done.size() && done[j] == w) {
-        ++j;
-        continue;
-      }
-      todo.push_back(w);
+  size_t j = 0;
+  for (int64_t w = 0; w < n_windows; ++w) {
+    if (j < done.size() && done[j] == w) {
+      ++j;
+      continue;
     }
+    todo.push_back(w);
   }
-  const Range mine = shard_range(static_cast<int64_t>(todo.size()), rank, size);
+  return todo;
+}
 
-  EvaluateResult result;
-  result.windows_resumed = static_cast<int64_t>(done.size());
-  if (comm.is_root() && o.progress)
-    std::fprintf(stderr,
-                 "evaluate: %lld windows (%lld resumed, %lld to do on %d rank(s)), %zu "
-                 "configurations: ",
-                 static_cast<long long>(n_windows), static_cast<long long>(done.size()),
-                 static_cast<long long>(todo.size()), size, labels.size());
-  if (comm.is_root() && o.progress) {
-    for (size_t i = 0; i < labels.size(); ++i)
-      std::fprintf(stderr, "%s%s", i ? ", " : "", labels[i].c_str());
-    std::fprintf(stderr, "\n");
-  }
+void print_plan(int64_t n_windows, size_t resumed, size_t todo, int size,
+                const std::vector<std::string>& labels) {
+  std::fprintf(stderr,
+               "evaluate: %lld windows (%lld resumed, %lld to do on %d rank(s)), %zu "
+               "configurations: ",
+               static_cast<long long>(n_windows), static_cast<long long>(resumed),
+               static_cast<long long>(todo), size, labels.size());
+  for (size_t i = 0; i < labels.size(); ++i)
+    std::fprintf(stderr, "%s%s", i ? ", " : "", labels[i].c_str());
+  std::fprintf(stderr, "\n");
+}
 
-  // ---- this rank's windows ----
-  std::vector<WindowRecord> records;
+// This rank's share of `todo`: each window evaluated, recorded under OUT/.partial, appended to
+// `records`. Returns false when `stop` was seen between windows.
+bool evaluate_my_windows(const EvaluateOptions& o, const Inputs& in, WindowEvaluator& evaluator,
+                         const std::vector<int64_t>& todo, const std::string& run_key,
+                         const Comm& comm, const volatile std::sig_atomic_t* stop,
+                         EvaluateResult& result, std::vector<WindowRecord>& records) {
+  const int size = comm.size();
+  const Range mine = shard_range(static_cast<int64_t>(todo.size()), comm.rank(), size);
+  const int64_t n_windows = static_cast<int64_t>(in.windows.size());
+  const size_t n_configs = evaluator.labels().size();
   const auto t_start = Clock::now();
   int64_t tokens_done = 0;
-  if (pipeline) {  // this rank's group takes its share of the windows, stage by stage
-    PipelineRunResult pr = run_pipeline_windows(*pipeline, plan, todo, windows, o, run_key, stop);
-    result.windows_computed = pr.windows_computed;
-    records = std::move(pr.records);
-    if (pr.interrupted) {
-      result.interrupted = true;
-      return result;
-    }
-  }
-  for (int64_t i = pipeline ? mine.end : mine.begin; i < mine.end; ++i) {
-    if (stop && *stop) {
-      result.interrupted = true;
-      return result;  // finished windows are already in OUT/.partial
-    }
+  for (int64_t i = mine.begin; i < mine.end; ++i) {
+    if (stop && *stop) return false;  // finished windows are already in OUT/.partial
     const int64_t w = todo[i];
-    std::vector<WindowRecord> recs = evaluator->evaluate(w, windows[w]);
+    std::vector<WindowRecord> recs = evaluator.evaluate(w, in.windows[w]);
     if (!o.out.empty()) write_partial_window(o.out, run_key, w, recs);
     records.insert(records.end(), recs.begin(), recs.end());
     ++result.windows_computed;
-    tokens_done += static_cast<int64_t>(windows[w].size());
+    tokens_done += static_cast<int64_t>(in.windows[w].size());
     if (comm.is_root() && o.progress) {
       const double el = std::chrono::duration<double>(Clock::now() - t_start).count();
       const int64_t local_done = i - mine.begin + 1;
@@ -495,100 +257,126 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
                    "est., %zu configs each), ETA %s\n",
                    static_cast<long long>(world_done + result.windows_resumed),
                    static_cast<long long>(n_windows),
-                   el > 0 ? static_cast<double>(tokens_done) * size / el : 0.0, labels.size(),
+                   el > 0 ? static_cast<double>(tokens_done) * size / el : 0.0, n_configs,
                    fmt_seconds(eta).c_str());
     }
   }
-  if (stop && *stop) {
-    result.interrupted = true;
-    return result;
-  }
+  return !(stop && *stop);
+}
 
-  // ---- gather to rank 0, reduce in window order ----
+// Every rank's records on rank 0 (empty elsewhere), after the resumed ones, in rank order.
+std::vector<WindowRecord> gather_records(const std::vector<WindowRecord>& mine,
+                                         const RunFolder& folder, const Comm& comm) {
   nlohmann::json mine_json = nlohmann::json::array();
-  for (const auto& r : records) mine_json.push_back(window_record_to_json(r));
+  for (const auto& r : mine) mine_json.push_back(window_record_to_json(r));
   const std::vector<std::string> parts = comm.gather_bytes(mine_json.dump());
-  if (!comm.is_root()) return result;
-
   std::vector<WindowRecord> all;
-  for (const auto& [w, recs] : resumed) all.insert(all.end(), recs.begin(), recs.end());
+  if (!comm.is_root()) return all;
+  for (const auto& [w, recs] : folder.resumed) all.insert(all.end(), recs.begin(), recs.end());
   for (size_t r = 0; r < parts.size(); ++r) {
     const nlohmann::json arr = parse_json(parts[r], cat("records of rank ", r));
     for (size_t i = 0; i < arr.size(); ++i)
       all.push_back(window_record_from_json(arr[i], cat("records of rank ", r, "[", i, "]")));
   }
+  return all;
+}
+
+// summary.json from the reduced figures (rank 0).
+EvalSummary make_summary(const EvaluateOptions& o, const Inputs& in, const Loaded& ev,
+                         const std::vector<ConfigFigures>& figs, const Comm& comm,
+                         const at::Device& device, at::ScalarType dtype) {
+  EvalSummary s;
+  EvalProvenance& p = s.provenance;
+  p.kvsvd_version = KVSVD_VERSION;
+  p.git_rev = KVSVD_GIT_REV;
+  p.world_size = comm.size();
+  p.device = device.str();
+  p.dtype = aten_dtype_name(dtype);
+  p.date_utc = utc_now_iso();
+  p.command = o.command_line;
+  p.model_dir = o.model;
+  p.model_fingerprint = in.model_fp;
+  p.store = o.store;
+  p.store_fingerprint = in.store_fp;
+  p.dataset = o.dataset;
+  p.dataset_fingerprint = in.dataset_fp;
+  p.config = evaluate_options_to_json(o);
+  if (ev.plan.stages > 0) p.pipeline = pipeline_provenance(ev.plan);
+  s.windows = static_cast<int64_t>(in.windows.size());
+  s.seq_len = o.seq_len;
+  if (s.seq_len == 0) {
+    s.seq_len = static_cast<int64_t>(in.windows[0].size());
+    for (const auto& w : in.windows)
+      if (static_cast<int64_t>(w.size()) != s.seq_len) s.seq_len = 0;  // ragged: no single length
+  }
+  s.scored_tokens = figs[0].scored_tokens;
+  for (size_t i = 0; i < figs.size(); ++i) {
+    const CacheConfig& c = ev.configs()[i];
+    s.results.push_back(EvalResult{figs[i].label, kv_method_name(c.method),
+                                   cache_config_params(c, dtype), figs[i]});
+  }
+  return s;
+}
+
+// summary.json last: its presence means the run folder is complete. All three are on disk under
+// temp names before any is renamed (a full disk leaves none of them).
+void write_run_folder(const EvaluateOptions& o, const EvaluateResult& r) {
+  namespace fs = std::filesystem;
+  const fs::path out(o.out);
+  write_files_atomic({{(out / "windows.csv").string(), r.windows_csv},
+                      {(out / "command.txt").string(), o.command_line + "\n"},
+                      {(out / "summary.json").string(), r.summary.dump(2) + "\n"}});
+}
+
+}  // namespace
+
+std::string checkpoint_model_fingerprint(const std::string& model_dir) {
+  const Checkpoint ckpt = Checkpoint::open(model_dir);
+  return model_fingerprint(ckpt, ckpt.tensor_names());
+}
+
+EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
+                                  const volatile std::sig_atomic_t* stop) {
+  on_all_checked(comm, [&] { check_evaluate_options(o); });  // same verdict on every rank
+  const at::Device device = resolve_device(rank_device(o.device));
+  const at::ScalarType dtype = resolve_dtype(o.dtype);
+  const Inputs in = read_inputs(o, comm);
+  const Loaded loaded = load_model_and_configs(o, in, comm, device, dtype);
+  const std::vector<std::string>& labels = loaded.labels();
+  RunFolder folder = open_run_folder(o, in, labels, comm, device, dtype);
+  const int64_t n_windows = static_cast<int64_t>(in.windows.size());
+  const std::vector<int64_t> todo = windows_to_do(n_windows, folder.done);
+
+  EvaluateResult result;
+  result.windows_resumed = static_cast<int64_t>(folder.done.size());
+  if (comm.is_root() && o.progress)
+    print_plan(n_windows, folder.done.size(), todo.size(), comm.size(), labels);
+  std::vector<WindowRecord> records;
+  if (loaded.pipeline) {  // this rank's group takes its share of the windows, stage by stage
+    PipelineRunResult pr = run_pipeline_windows(*loaded.pipeline, loaded.plan, todo, in.windows, o,
+                                                folder.run_key, stop);
+    result.windows_computed = pr.windows_computed;
+    records = std::move(pr.records);
+    if (pr.interrupted) {
+      result.interrupted = true;
+      return result;
+    }
+  } else if (!evaluate_my_windows(o, in, *loaded.evaluator, todo, folder.run_key, comm, stop,
+                                  result, records)) {
+    result.interrupted = true;
+    return result;
+  }
+
+  const std::vector<WindowRecord> all = gather_records(records, folder, comm);
+  if (!comm.is_root()) return result;
   std::vector<int64_t> indices(n_windows);
   for (int64_t w = 0; w < n_windows; ++w) indices[w] = w;
   const std::vector<ConfigFigures> figs =
       reduce_window_records(all, labels, indices, WindowEvaluator::kBaseline);
-
-  int64_t seq_len = o.seq_len;
-  if (seq_len == 0) {
-    seq_len = static_cast<int64_t>(windows[0].size());
-    for (const auto& w : windows)
-      if (static_cast<int64_t>(w.size()) != seq_len) seq_len = 0;  // ragged: no single length
-  }
-  nlohmann::json summary;
-  summary["schema"] = kEvalSchema;
-  summary["schema_version"] = kEvalSchemaVersion;
-  summary["provenance"] = {{"kvsvd_version", KVSVD_VERSION},
-                           {"git_rev", KVSVD_GIT_REV},
-                           {"world_size", size},
-                           {"device", device.str()},
-                           {"dtype", aten_dtype_name(dtype)},
-                           {"date_utc", utc_now_iso()},
-                           {"command", o.command_line},
-                           {"model_dir", o.model},
-                           {"model_fingerprint", model_fp},
-                           {"store", o.store},
-                           {"store_fingerprint", store_fp},
-                           {"dataset", o.dataset},
-                           {"dataset_fingerprint", dataset_fp},
-                           {"config", evaluate_options_to_json(o)}};
-  if (plan.stages > 0) summary["provenance"]["pipeline"] = pipeline_provenance(plan);
-  summary["windows"] = n_windows;
-  summary["seq_len"] = seq_len;
-  summary["scored_tokens"] = figs[0].scored_tokens;
-  summary["results"] = nlohmann::json::array();
-  for (size_t i = 0; i < figs.size(); ++i) {
-    const CacheConfig& c = run_configs[i];
-    nlohmann::json r = {{"label", figs[i].label},
-                        {"method", kv_method_name(c.method)},
-                        {"params", cache_config_params(c, dtype)}};
-    r.update(figures_to_json(figs[i]));
-    summary["results"].push_back(r);
-  }
-  result.summary = summary;
+  result.summary = make_summary(o, in, *loaded.evaluator, figs, comm, device, dtype);
   result.windows_csv = window_records_csv(all, labels);
-
-  if (!o.out.empty()) {
-    namespace fs = std::filesystem;
-    const fs::path out(o.out);
-    // summary.json last: its presence means the run folder is complete. All three are on disk
-    // under temp names before any is renamed (a full disk leaves none of them).
-    write_files_atomic({{(out / "windows.csv").string(), result.windows_csv},
-                        {(out / "command.txt").string(), o.command_line + "\n"},
-                        {(out / "summary.json").string(), summary.dump(2) + "\n"}});
-  }
+  if (!o.out.empty()) write_run_folder(o, result);
   return result;
-}
-
-std::string summary_table(const nlohmann::json& summary) {
-  std::string out;
-  char line[512];
-  std::snprintf(line, sizeof line, "%-40s %9s %9s %9s %7s %11s %7s %11s %10s\n", "config", "ppl",
-                "delta", "KL", "top-1", "KV B/token", "ratio", "prefill t/s", "decode t/s");
-  out += line;
-  for (const auto& r : summary.at("results")) {
-    auto num = [&](const char* k) { return r.contains(k) ? r[k].get<double>() : std::nan(""); };
-    std::snprintf(line, sizeof line, "%-40s %9.4f %+9.4f %9.5f %7.4f %11.1f %7.2f %11.0f %10.1f\n",
-                  r.at("label").get<std::string>().c_str(), num("perplexity"),
-                  num("delta_perplexity"), num("kl_mean"), num("top1_agreement"),
-                  num("kv_bytes_per_token"), num("compression_ratio_vs_full"),
-                  num("prefill_tokens_per_s"), num("decode_tokens_per_s"));
-    out += line;
-  }
-  return out;
 }
 
 }  // namespace kvsvd

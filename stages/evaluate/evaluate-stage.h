@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mpi/comm.h"
+#include "stages/evaluate/eval-summary.h"  // kEvalSchema, summary_table
 #include "stages/evaluate/evaluate-options.h"
 
 namespace kvsvd {
@@ -24,22 +25,14 @@ struct EvaluateResult {
 
 // Collective over `comm`: every rank must call it with the same options. Errors found on rank 0
 // (model/store fingerprint mismatch, bad dataset) are broadcast so that every rank throws the
-// same kvsvd::Error. `stop` (may be null) is checked between windows: when set, the rank returns
+// same CollectiveError (a kvsvd::Error; mpi/collective-error.h). `stop` (may be null) is checked between windows: when set, the rank returns
 // with interrupted = true without further collectives (its finished windows are already on disk
 // under OUT/.partial); the caller then ends the job with a non-zero status.
 EvaluateResult run_evaluate_stage(const EvaluateOptions& opts, const Comm& comm,
                                   const volatile std::sig_atomic_t* stop = nullptr);
 
-// summary.json key "schema" and version (results/README.md).
-inline constexpr const char* kEvalSchema = "kvsvd-eval";
-inline constexpr int64_t kEvalSchemaVersion = 1;
-
 // The fingerprint evaluate compares with a store's model_fingerprint: model_fingerprint() over
 // every tensor of the checkpoint in DIR (the profile stage must use the same set).
 std::string checkpoint_model_fingerprint(const std::string& model_dir);
-
-// A short fixed-width table of the summary's results (label, ppl, delta, KL, top-1, bytes/token,
-// ratio, tokens/s) for people reading stderr.
-std::string summary_table(const nlohmann::json& summary);
 
 }  // namespace kvsvd

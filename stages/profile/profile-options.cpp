@@ -1,167 +1,90 @@
-// The profile options table, YAML loading and the checks that need no model.
+// The flags of `kvsvd profile`, declared once; the YAML config and the checks that need no model.
 #include "stages/profile/profile-options.h"
 
-#include <cerrno>
-#include <cstdlib>
-
+#include "core/compress/rank-plan.h"
+#include "core/data/data-format.h"
 #include "core/util/error.h"
-#include "core/util/text-parse.h"
-#include "core/util/yaml-util.h"
+#include "stages/app/option-binder.h"
+#include "stages/app/option-check.h"
+#include "stages/app/yaml-options.h"
 
 namespace kvsvd {
 namespace {
 
-using Spec = ProfileOptionSpec;
 using O = ProfileOptions;
 
-
-Spec str(const char* key, const char* help, std::string O::*m) {
-  return Spec{key, help, false, [m](O& o, const std::string& v, const std::string&) { o.*m = trim(v); },
-              [m](const O& o) { return nlohmann::json(o.*m); }};
+void parse_format_or_empty(const std::string& v, const std::string& flag) {
+  if (!v.empty()) parse_data_format(v, flag);
 }
 
-Spec integer(const char* key, const char* help, int64_t O::*m, int64_t min_value) {
-  return Spec{key, help, false,
-              [=](O& o, const std::string& v, const std::string& w) {
-                const int64_t x = to_int(v, w);
-                KVSVD_CHECK(x >= min_value, w, " must be >= ", min_value, ", got ", x);
-                o.*m = x;
-              },
-              [m](const O& o) { return nlohmann::json(o.*m); }};
+void parse_value_ranks_or_empty(const std::string& v, const std::string& flag) {
+  if (!v.empty()) parse_named_ranks(v, flag);
 }
 
-Spec number(const char* key, const char* help, double O::*m) {
-  return Spec{key, help, false,
-              [m](O& o, const std::string& v, const std::string& w) { o.*m = to_double(v, w); },
-              [m](const O& o) { return nlohmann::json(o.*m); }};
-}
-
-Spec boolean(const char* key, const char* help, bool O::*m) {
-  return Spec{key, help, true,
-              [m](O& o, const std::string& v, const std::string& w) { o.*m = to_bool(v, w); },
-              [m](const O& o) { return nlohmann::json(o.*m); }};
-}
-
-// Help strings that come from the method and key-space tables.
-const std::string& method_help() {
-  static const std::string h = "basis method: " + profile_method_help();
-  return h;
-}
-const std::string& key_space_help_text() {
-  static const std::string h = "keys the key basis describes: " + key_space_help();
-  return h;
+void declare(OptionBinder<O>& b) {
+  b.add("--config", &O::config, "YAML profile config (config/profiles/*.yaml); its keys are these "
+        "flags' names with '_' for '-' (flags given here override it)");
+  b.add("--model", &O::model, "Hugging Face model directory (config.json + safetensors)")
+      ->envname("KVSVD_MODEL");
+  b.add("--out", &O::out,
+        "profile store to write (HDF5); written as OUT.partial, renamed when complete");
+  with_check(b.add("--method", &O::method, "basis method: " + profile_method_help()), from_table([](const std::string& v, const std::string& f) { parse_profile_method(v, f); }));
+  with_check(b.add("--key-rank", &O::key_rank,
+                   "key rank r_k for every head (0: head_dim/4); fixed-rank mode"),
+             at_least(0));
+  with_check(b.add("--value-ranks", &O::value_ranks,
+                   "named value ranks, e.g. low=16,med=32,high=64 (default d/4, d/2, d); the value "
+                   "basis stores the largest"),
+             from_table(parse_value_ranks_or_empty));
+  b.add("--energy-threshold", &O::energy_threshold,
+        "> 0: adaptive per-head ranks, the smallest rank keeping this energy fraction (0..1]");
+  b.add("--min-rank-ratio", &O::min_rank_ratio,
+        "floor of the adaptive ranks as a fraction of head_dim [0..1]");
+  with_check(b.add("--key-space", &O::key_space, "keys the key basis describes: " + key_space_help()),
+             from_table([](const std::string& v, const std::string& f) { parse_key_space(v, f); }));
+  b.flag("--store-fused", &O::store_fused,
+         "also store the fused output matrices W_O·P_V per query head");
+  b.add("--calib-data", &O::calib_data,
+        "calibration text for activation_pca: token-id JSON, plain text or JSONL");
+  with_check(b.add("--calib-format", &O::calib_format,
+                   "ids | text | jsonl (default from the extension: .json ids, .jsonl jsonl, else "
+                   "text)"),
+             from_table(parse_format_or_empty));
+  b.add("--calib-field", &O::calib_field, "JSONL member holding the text");
+  with_check(b.add("--calib-tokens", &O::calib_tokens,
+                   "calibration tokens to use, rounded up to whole windows (0: all)"),
+             at_least(0));
+  with_check(b.add("--seq-len", &O::seq_len, "tokens per calibration window"), at_least(1));
+  b.add("--tokenizer", &O::tokenizer,
+        "tokenizer.json for text calibration data (default MODEL/tokenizer.json)");
+  b.flag("--resume", &O::resume, "continue OUT.partial of an interrupted run (same model and config)");
+  b.flag("--overwrite", &O::overwrite, "replace an existing store at OUT");
+  b.add("--device", &O::device, "cpu | cuda | cuda:N | auto (one GPU per MPI rank)");
+  b.add("--dtype", &O::dtype, "model compute dtype for calibration: float32 | bfloat16 | float16");
+  b.flag("--progress", &O::progress, "print progress to stderr on rank 0");
 }
 
 }  // namespace
 
-const std::vector<ProfileOptionSpec>& profile_option_table() {
-  static const std::vector<Spec> table = {
-      str("model", "Hugging Face model directory (config.json + safetensors); default $KVSVD_MODEL",
-          &O::model),
-      str("out", "profile store to write (HDF5); written as OUT.partial, renamed when complete",
-          &O::out),
-      Spec{"method", method_help().c_str(), false,
-           [](O& o, const std::string& v, const std::string& w) {
-             parse_profile_method(trim(v), w);  // names the flag, lists valid names
-             o.method = trim(v);
-           },
-           [](const O& o) { return nlohmann::json(o.method); }},
-      integer("key_rank", "key rank r_k for every head (0: head_dim/4); fixed-rank mode",
-              &O::key_rank, 0),
-      Spec{"value_ranks",
-           "named value ranks, e.g. low=16,med=32,high=64 (default d/4, d/2, d); the value basis "
-           "stores the largest",
-           false,
-           [](O& o, const std::string& v, const std::string& w) {
-             if (!trim(v).empty()) parse_named_ranks(v, w);
-             o.value_ranks = trim(v);
-           },
-           [](const O& o) { return nlohmann::json(o.value_ranks); }},
-      number("energy_threshold",
-             "> 0: adaptive per-head ranks, the smallest rank keeping this energy fraction (0..1]",
-             &O::energy_threshold),
-      number("min_rank_ratio", "floor of the adaptive ranks as a fraction of head_dim [0..1]",
-             &O::min_rank_ratio),
-      Spec{"key_space", key_space_help_text().c_str(), false,
-           [](O& o, const std::string& v, const std::string& w) {
-             parse_key_space(trim(v), w);
-             o.key_space = trim(v);
-           },
-           [](const O& o) { return nlohmann::json(o.key_space); }},
-      boolean("store_fused", "also store the fused output matrices W_O·P_V per query head",
-              &O::store_fused),
-      str("calib_data", "calibration text for activation_pca: token-id JSON, plain text or JSONL",
-          &O::calib_data),
-      Spec{"calib_format", "ids | text | jsonl (default from the extension: .json ids, .jsonl jsonl, else text)",
-           false,
-           [](O& o, const std::string& v, const std::string& w) {
-             const std::string f = trim(v);
-             KVSVD_CHECK(f.empty() || f == "ids" || f == "text" || f == "jsonl", w,
-                         ": unknown calibration format '", f, "' (valid: ids, text, jsonl)");
-             o.calib_format = f;
-           },
-           [](const O& o) { return nlohmann::json(o.calib_format); }},
-      str("calib_field", "JSONL member holding the text (default text)", &O::calib_field),
-      integer("calib_tokens", "calibration tokens to use, rounded up to whole windows (0: all)",
-              &O::calib_tokens, 0),
-      integer("seq_len", "tokens per calibration window", &O::seq_len, 1),
-      str("tokenizer", "tokenizer.json for text calibration data (default MODEL/tokenizer.json)",
-          &O::tokenizer),
-      boolean("resume", "continue OUT.partial of an interrupted run (same model and config)",
-              &O::resume),
-      boolean("overwrite", "replace an existing store at OUT", &O::overwrite),
-      str("device", "cpu | cuda | cuda:N | auto (one GPU per MPI rank)", &O::device),
-      str("dtype", "model compute dtype for calibration: float32 | bfloat16 | float16", &O::dtype),
-      boolean("progress", "print progress to stderr on rank 0", &O::progress),
-  };
-  return table;
+void add_profile_options(CLI::App& app, ProfileOptions& o) {
+  OptionBinder<O> b(app, o);
+  declare(b);
 }
 
-std::string profile_flag_name(const ProfileOptionSpec& spec) {
-  std::string f = std::string("--") + spec.key;
-  for (auto& c : f) {
-    if (c == '_') c = '-';
-  }
-  return f;
+void finish_profile_options(CLI::App& app, ProfileOptions& o) {
+  if (!o.config.empty()) apply_yaml_config(app, o.config, "a profile config");
+  check_profile_options(o);
 }
 
-void apply_profile_config(ProfileOptions& o, const std::string& path) {
-  const YAML::Node root = load_yaml_file(path);
-  o.config = path;
-  if (root.IsNull()) return;  // an empty file sets nothing
-  yaml_require_map(root, "a profile config", path);
-  std::vector<std::string> keys;
-  for (const auto& s : profile_option_table()) keys.push_back(s.key);
-  yaml_check_keys(root, keys, "a profile config", path);
-  for (const auto& s : profile_option_table()) {
-    const YAML::Node n = root[s.key];
-    if (!n.IsDefined() || n.IsNull()) continue;
-    const std::string where = cat(yaml_where(n, path), " (", s.key, ")");
-    std::string value;
-    if (n.IsMap() && std::string(s.key) == "value_ranks") {
-      for (const auto& kv : n) {
-        if (!value.empty()) value += ",";
-        value += cat(yaml_string(kv.first, s.key, path), "=", yaml_int(kv.second, s.key, path));
-      }
-    } else {
-      value = yaml_string(n, s.key, path);
-    }
-    s.set(o, value, where);
-  }
+ProfileOptions parse_profile_args(const std::vector<std::string>& args) {
+  return parse_options(add_profile_options, finish_profile_options, args);
 }
 
 nlohmann::json profile_options_to_json(const ProfileOptions& o) {
-  nlohmann::json j = nlohmann::json::object();
-  j["config"] = o.config;
-  for (const auto& s : profile_option_table()) j[s.key] = s.get(o);
-  return j;
+  return options_to_json(declare, o);
 }
 
-void check_profile_options(ProfileOptions& o) {
-  if (o.model.empty()) {
-    const char* env = std::getenv("KVSVD_MODEL");
-    if (env) o.model = env;
-  }
+void check_profile_options(const ProfileOptions& o) {
   KVSVD_CHECK(!o.model.empty(), "--model DIR (or the environment variable KVSVD_MODEL) is required");
   KVSVD_CHECK(!o.out.empty(), "--out STORE.h5 is required");
   KVSVD_CHECK(!(o.resume && o.overwrite), "--resume and --overwrite exclude each other");
@@ -198,14 +121,7 @@ CompressSpec compress_spec_of(const ProfileOptions& o) {
 }
 
 std::string effective_calib_format(const ProfileOptions& o) {
-  if (!o.calib_format.empty()) return o.calib_format;
-  auto ends = [&](const std::string& suf) {
-    return o.calib_data.size() >= suf.size() &&
-           o.calib_data.compare(o.calib_data.size() - suf.size(), suf.size(), suf) == 0;
-  };
-  if (ends(".jsonl")) return "jsonl";
-  if (ends(".json")) return "ids";
-  return "text";
+  return data_format_name(effective_data_format(o.calib_format, o.calib_data));
 }
 
 }  // namespace kvsvd

@@ -1,9 +1,8 @@
-// The options of `kvsvd profile`: one table of keys drives the YAML config (config/profiles/*.yaml),
-// the command-line flags (--key-rank for key_rank), their help text and the provenance JSON.
-// Torch-free and CLI-free (the CLI binding lives in profile-commands.cpp).
+// The options of `kvsvd profile`: one CLI11 declaration per flag drives the command line, its help
+// text, the YAML config (config/profiles/*.yaml, key_rank for --key-rank), the sweep planner's
+// checks and the provenance JSON. Torch-free.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,11 +10,15 @@
 
 #include "core/compress/layer-decompose.h"
 
+namespace CLI {
+class App;
+}
+
 namespace kvsvd {
 
 struct ProfileOptions {
   std::string config;  // YAML the values were read from ("" when none)
-  std::string model;   // HF model directory ("" : the environment variable KVSVD_MODEL)
+  std::string model;   // HF model directory (default: the environment variable KVSVD_MODEL)
   std::string out;     // the store; written as OUT.partial, renamed at the end
   std::string method = "weight_svd";
   int64_t key_rank = 0;          // 0: head_dim / 4
@@ -39,25 +42,22 @@ struct ProfileOptions {
   bool progress = true;
 };
 
-// One key of the table. Values arrive as text, from a flag or a YAML scalar.
-struct ProfileOptionSpec {
-  const char* key;  // YAML key; the flag is "--" + key with '_' -> '-'
-  const char* help;
-  bool is_flag;     // boolean: `--resume` alone means true, `--resume=false` works too
-  std::function<void(ProfileOptions&, const std::string&, const std::string&)> set;  // value, where
-  std::function<nlohmann::json(const ProfileOptions&)> get;
-};
-
-const std::vector<ProfileOptionSpec>& profile_option_table();
-std::string profile_flag_name(const ProfileOptionSpec& spec);  // "--key-rank"
-
-// Applies a YAML config (unknown keys are errors naming the file, line and the valid keys).
-// `value_ranks` may be a map ({low: 16, high: 64}) or a string ("low=16,high=64").
-void apply_profile_config(ProfileOptions& o, const std::string& path);
+// Declares every flag of `kvsvd profile` on `app`, bound to `o` (its current values are the
+// defaults --help shows). The declarations are in profile-options.cpp, one line per flag; the YAML
+// keys, the provenance JSON and the sweep's checks follow from them. A new flag: a member here
+// and one `b.add(...)` line in declare() there (stages/app/option-binder.h shows how).
+void add_profile_options(CLI::App& app, ProfileOptions& o);
+// After app.parse: reads o.config (flags given on the command line win; unknown keys are errors
+// naming the file and line; `value_ranks` may be a map {low: 16, high: 64}), then
+// check_profile_options.
+void finish_profile_options(CLI::App& app, ProfileOptions& o);
+// `args` (what follows `kvsvd profile`) through that same app, then finish_profile_options: the
+// sweep planner checks every profile job with this. Throws kvsvd::Error or CLI::ParseError.
+ProfileOptions parse_profile_args(const std::vector<std::string>& args);
 nlohmann::json profile_options_to_json(const ProfileOptions& o);
 
-// Fills KVSVD_MODEL when --model is empty and checks what needs no model (errors name the flag).
-void check_profile_options(ProfileOptions& o);
+// Checks across flags that need no model (errors name the flag).
+void check_profile_options(const ProfileOptions& o);
 // The compression spec of the options (rank checks against head_dim happen in
 // resolve_compress_spec once the model's shape is known).
 CompressSpec compress_spec_of(const ProfileOptions& o);

@@ -20,11 +20,10 @@
 #include "core/model/aten-device.h"
 #include "core/model/llama.h"
 #include "core/store/profile-store.h"
-#include "core/util/device.h"
 #include "core/util/error.h"
+#include "mpi/collective-error.h"
 #include "mpi/comm.h"
-#include "mpi/gpu-binding.h"
-#include "mpi/mpi-env.h"
+#include "mpi/rank-device.h"
 #include "mpi/broadcast-windows.h"
 #include "mpi/shard.h"
 #include "stages/profile/profile-calibration.h"
@@ -77,18 +76,6 @@ Fault parse_fault() {
   f.rank = r;
   f.layer = l;
   return f;
-}
-
-// The rank's device: CPU, an explicit cuda:N, or the rank's GPU among its node's GPUs.
-at::Device pick_device(const std::string& flag) {
-  const DeviceSpec spec = parse_device(flag, at::hasCUDA());
-  if (spec.kind == "cpu") return at::Device(at::kCPU);
-  if (spec.index >= 0) return resolve_device(flag);
-  int local_rank = 0, local_size = 1;
-  node_local_rank(&local_rank, &local_size);  // collective: every rank shares the flag
-  const int idx = bind_rank_gpu(local_rank);
-  KVSVD_CHECK(idx >= 0, "--device ", flag, ": no CUDA device visible");
-  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(idx));
 }
 
 std::vector<std::string> needed_tensors(const LlamaConfig& cfg, const CompressSpec& spec) {
@@ -198,17 +185,17 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
   ProfilePhaseTimes& tm = res.times;
   const bool root = comm.is_root();
   const bool show = root && o.progress;
-  check_profile_options(o);  // same verdict on every rank
+  on_all_checked(comm, [&] { check_profile_options(o); });  // same verdict on every rank
   const Fault fault = parse_fault();
   // Collective: every rank learns whether any rank was asked to stop.
   auto stop_requested = [&] { return comm.any_of(stop != nullptr && *stop != 0); };
 
   // ---- checkpoint header and the checks that need the model's shape (every rank) ----
   std::optional<Checkpoint> ckpt_holder;
-  {
+  on_all_checked(comm, [&] {  // a missing or bad model: one message, exit status 2
     PhaseTimer pt{tm.load};
     ckpt_holder.emplace(Checkpoint::open(o.model));
-  }
+  });
   const Checkpoint& ckpt = *ckpt_holder;
   const LlamaConfig& cfg = ckpt.config();
   AttentionShape shape;
@@ -223,7 +210,7 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
   // weight_svd uses the device for the float64 Gram matrices of the weight blocks (the d x d
   // eigensolves run on the CPU): bases are bitwise the same for any rank count on one device
   // type; --device cpu keeps the whole computation on the CPU.
-  const at::Device device = pick_device(o.device);
+  const at::Device device = resolve_device(rank_device(o.device));
 
   // ---- rank 0: calibration data, provenance, the store (.partial), the layers to compute ----
   CalibrationSet calib;

@@ -1,6 +1,8 @@
 // Fuzz target: the YAML configs. The same text goes to the profile config loader
 // (config/profiles/*.yaml), the evaluate config loader (config/eval/*.yaml) and the sweep
 // planner (config/sweeps/*.yaml, without checking that the named files exist).
+#include <CLI/CLI.hpp>
+
 #include <cstdint>
 #include <string>
 
@@ -8,7 +10,8 @@
 
 #include "stages/evaluate/evaluate-options.h"
 #include "stages/profile/profile-options.h"
-#include "stages/report/sweep-plan.h"
+#include "stages/app/yaml-options.h"
+#include "stages/sweep/sweep-plan.h"
 #include "tests/fuzz/fuzz-input.h"
 
 using namespace kvsvd;
@@ -31,14 +34,21 @@ void dump_options(const nlohmann::json& j) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = (fuzz::scratch_dir() / "config.yaml").string();
   fuzz::write_file(path, data, size);
+  // The configs are read into each stage's own CLI11 app, as `--config FILE` does.
   fuzz::expect_ok_or_error([&] {
+    CLI::App app;
     ProfileOptions o;
-    apply_profile_config(o, path);
+    add_profile_options(app, o);
+    parse_args(app, {});
+    apply_yaml_config(app, path, "a profile config");
     dump_options(profile_options_to_json(o));
   });
   fuzz::expect_ok_or_error([&] {
+    CLI::App app;
     EvaluateOptions o;
-    apply_evaluate_config(o, path);
+    add_evaluate_options(app, o);
+    parse_args(app, {});
+    apply_yaml_config(app, path, "an evaluate config");
     dump_options(evaluate_options_to_json(o));
   });
   fuzz::expect_ok_or_error([&] {

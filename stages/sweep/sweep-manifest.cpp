@@ -1,4 +1,4 @@
-#include "stages/report/sweep-manifest.h"
+#include "stages/sweep/sweep-manifest.h"
 
 #include "core/util/error.h"
 #include "core/util/json-util.h"

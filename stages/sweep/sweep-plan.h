@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "stages/report/sweep-manifest.h"
+#include "stages/sweep/sweep-manifest.h"
 
 namespace kvsvd {
 

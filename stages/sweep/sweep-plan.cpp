@@ -1,5 +1,8 @@
-#include "stages/report/sweep-plan.h"
+#include "stages/sweep/sweep-plan.h"
 
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -9,7 +12,11 @@
 #include "core/util/json-util.h"
 #include "core/util/text-parse.h"
 #include "core/util/yaml-util.h"
-#include "stages/report/sweep-vocab.h"
+#include "stages/app/yaml-options.h"
+#include "stages/evaluate/evaluate-options.h"
+#include "stages/profile/profile-options.h"
+#include "stages/report/report-options.h"
+#include "stages/sweep/sweep-vocab.h"
 
 namespace fs = std::filesystem;
 
@@ -17,19 +24,29 @@ namespace kvsvd {
 
 namespace {
 
-// How a key's value is read and checked.
+// How a sweep key becomes part of a job's arguments and of a generated run name. Whether a
+// value is valid is not decided here: every value goes through the flag of the same name in the
+// evaluate or profile stage's own CLI11 app (stages/*/...-options.cpp), and every planned job's
+// whole argument list is parsed by that app once more.
 enum class Kind {
-  PosInt, NonNegInt, PosNumber, UnitOpen, Unit, Path, Ranks, Policy, Format, ProfileMethod,
-  Method, Profile, Dataset, Args, Name, Bits, Bool,
+  Flag,     // --key VALUE, the value as written
+  Bool,     // --key / --no-key
+  Path,     // --key PATH, relative to the sweep's base directory, must exist
+  Ranks,    // --key "low=16,..." from a map or a string; named by its digits
+  Policy,   // --key SPEC; named by SPEC with '_' for anything but [A-Za-z0-9.-_]
+  Method,   // --method NAME (the cache method picks the keys a run reads)
+  Profile,  // a profile's name: --store of that profile's store
+  Dataset,  // a dataset's name: --dataset and --dataset-format of that dataset
+  Name,     // the job's name (no flag)
+  Args,     // extra_args: passed through verbatim
 };
 // Which cache methods read an evaluate key (see SweepMethodUse).
 enum class Use { All, Ranks, Chunks, Profile, Quant, Residual };
 
-// One table per job kind: the YAML key, the stage flag it becomes, how it is checked, and the
-// prefix it gets in generated run names. Flags are emitted in table order.
+// One row per key a sweep may set, in the order flags are emitted. `tag` prefixes the value in
+// generated run names.
 struct KeyRow {
   const char* key;
-  const char* flag;
   Kind kind;
   Use use;
   const char* tag;
@@ -37,45 +54,52 @@ struct KeyRow {
 
 const std::vector<KeyRow>& eval_keys() {
   static const std::vector<KeyRow> rows = {
-      {"name", "", Kind::Name, Use::All, ""},
-      {"method", "--method", Kind::Method, Use::All, ""},
-      {"profile", "--store", Kind::Profile, Use::Profile, ""},
-      {"dataset", "--dataset", Kind::Dataset, Use::All, ""},
-      {"key_rank", "--key-rank", Kind::PosInt, Use::Ranks, "k"},
-      {"value_ranks", "--value-ranks", Kind::Ranks, Use::Ranks, "v"},
-      {"policy", "--policy", Kind::Policy, Use::Ranks, ""},
-      {"chunk_size", "--chunk-size", Kind::PosInt, Use::Chunks, "c"},
-      {"compression_ratio", "--compression-ratio", Kind::PosNumber, Use::Chunks, "x"},
-      {"kv_bits", "--kv-bits", Kind::Bits, Use::Quant, ""},
-      {"quant_group", "--quant-group", Kind::PosInt, Use::Quant, "g"},
-      {"residual", "--residual", Kind::NonNegInt, Use::Residual, "r"},
-      {"hadamard", "--hadamard", Kind::Bool, Use::Ranks, ""},
-      {"seq_len", "--seq-len", Kind::PosInt, Use::All, "L"},
-      {"stride", "--stride", Kind::PosInt, Use::All, "s"},
-      {"max_windows", "--max-windows", Kind::PosInt, Use::All, "w"},
-      {"gen_tokens", "--gen-tokens", Kind::NonNegInt, Use::All, "g"},
-      {"config", "--config", Kind::Path, Use::All, "cfg-"},
-      {"extra_args", "", Kind::Args, Use::All, ""},
+      {"name", Kind::Name, Use::All, ""},
+      {"method", Kind::Method, Use::All, ""},
+      {"profile", Kind::Profile, Use::Profile, ""},
+      {"dataset", Kind::Dataset, Use::All, ""},
+      {"key_rank", Kind::Flag, Use::Ranks, "k"},
+      {"value_ranks", Kind::Ranks, Use::Ranks, "v"},
+      {"policy", Kind::Policy, Use::Ranks, ""},
+      {"chunk_size", Kind::Flag, Use::Chunks, "c"},
+      {"compression_ratio", Kind::Flag, Use::Chunks, "x"},
+      {"kv_bits", Kind::Flag, Use::Quant, ""},
+      {"quant_group", Kind::Flag, Use::Quant, "g"},
+      {"residual", Kind::Flag, Use::Residual, "r"},
+      {"hadamard", Kind::Bool, Use::Ranks, ""},
+      {"seq_len", Kind::Flag, Use::All, "L"},
+      {"stride", Kind::Flag, Use::All, "s"},
+      {"max_windows", Kind::Flag, Use::All, "w"},
+      {"gen_tokens", Kind::Flag, Use::All, "g"},
+      {"config", Kind::Path, Use::All, "cfg-"},
+      {"extra_args", Kind::Args, Use::All, ""},
   };
   return rows;
 }
 
 const std::vector<KeyRow>& profile_keys() {
   static const std::vector<KeyRow> rows = {
-      {"name", "", Kind::Name, Use::All, ""},
-      {"method", "--method", Kind::ProfileMethod, Use::All, ""},
-      {"key_rank", "--key-rank", Kind::PosInt, Use::All, ""},
-      {"value_ranks", "--value-ranks", Kind::Ranks, Use::All, ""},
-      {"energy_threshold", "--energy-threshold", Kind::UnitOpen, Use::All, ""},
-      {"min_rank_ratio", "--min-rank-ratio", Kind::Unit, Use::All, ""},
-      {"calib_data", "--calib-data", Kind::Path, Use::All, ""},
-      {"calib_format", "--calib-format", Kind::Format, Use::All, ""},
-      {"calib_tokens", "--calib-tokens", Kind::PosInt, Use::All, ""},
-      {"seq_len", "--seq-len", Kind::PosInt, Use::All, ""},
-      {"config", "--config", Kind::Path, Use::All, ""},
-      {"extra_args", "", Kind::Args, Use::All, ""},
+      {"name", Kind::Name, Use::All, ""},
+      {"method", Kind::Flag, Use::All, ""},
+      {"key_rank", Kind::Flag, Use::All, ""},
+      {"value_ranks", Kind::Ranks, Use::All, ""},
+      {"energy_threshold", Kind::Flag, Use::All, ""},
+      {"min_rank_ratio", Kind::Flag, Use::All, ""},
+      {"calib_data", Kind::Path, Use::All, ""},
+      {"calib_format", Kind::Flag, Use::All, ""},
+      {"calib_tokens", Kind::Flag, Use::All, ""},
+      {"seq_len", Kind::Flag, Use::All, ""},
+      {"config", Kind::Path, Use::All, ""},
+      {"extra_args", Kind::Args, Use::All, ""},
   };
   return rows;
+}
+
+// "--key-rank" for key_rank.
+std::string flag_of(const KeyRow& row) {
+  std::string f = std::string("--") + row.key;
+  std::replace(f.begin(), f.end(), '_', '-');
+  return f;
 }
 
 const std::vector<std::string> kTopKeys = {"name",     "model",   "tokenizer", "datasets",
@@ -157,35 +181,24 @@ struct Context {
   }
 };
 
-Value parse_value(const KeyRow& row, const YAML::Node& node, const Context& ctx) {
+Value parse_value(const KeyRow& row, const YAML::Node& node, const Context& ctx, CLI::App& stage) {
   const std::string what = row.key;
   Value v;
   v.where = yaml_where(node, ctx.source);
+  // The stage flag of the same name checks the value (and names this file, line and key).
+  const bool is_flag = row.kind != Kind::Name && row.kind != Kind::Profile &&
+                       row.kind != Kind::Dataset && row.kind != Kind::Args && what != "config";
+  if (is_flag) set_option_from_yaml(stage, what, node, ctx.source);
   auto one = [&](const std::string& s, const std::string& label) {
     v.text = {s};
     v.label = label;
   };
   switch (row.kind) {
-    case Kind::PosInt:
-    case Kind::NonNegInt: {
-      const int64_t n = yaml_int(node, what, ctx.source);
-      const bool ok = row.kind == Kind::PosInt ? n > 0 : n >= 0;
-      KVSVD_CHECK(ok, v.where, ": ", what, " must be ", row.kind == Kind::PosInt ? "> 0" : ">= 0",
-                  ", got ", n);
-      one(std::to_string(n), cat(row.tag, n));
-      break;
-    }
-    case Kind::PosNumber:
-    case Kind::UnitOpen:
-    case Kind::Unit: {
-      const double x = yaml_number(node, what, ctx.source);
-      if (row.kind == Kind::PosNumber) KVSVD_CHECK(x > 0, v.where, ": ", what, " must be > 0");
-      if (row.kind == Kind::UnitOpen)
-        KVSVD_CHECK(x > 0 && x <= 1, v.where, ": ", what, " must be in (0, 1], got ", x);
-      if (row.kind == Kind::Unit)
-        KVSVD_CHECK(x >= 0 && x <= 1, v.where, ": ", what, " must be in [0, 1], got ", x);
-      // Keep the number as written: it is what the user reads in the run name and the log.
-      one(node.Scalar(), cat(row.tag, node.Scalar()));
+    case Kind::Flag:
+    case Kind::Method: {
+      // Kept as written: it is what the user reads in the run name and the log.
+      const std::string s = yaml_string(node, what, ctx.source);
+      one(s, cat(row.tag, s));
       break;
     }
     case Kind::Path: {
@@ -198,7 +211,7 @@ Value parse_value(const KeyRow& row, const YAML::Node& node, const Context& ctx)
       if (node.IsMap()) {
         for (auto it = node.begin(); it != node.end(); ++it) {
           const std::string level = yaml_string(it->first, "value_ranks level", ctx.source);
-          const int64_t r = yaml_int(it->second, cat("value_ranks.", level), ctx.source);
+          const std::string r = yaml_string(it->second, cat("value_ranks.", level), ctx.source);
           text += cat(text.empty() ? "" : ",", level, "=", r);
           label += cat(label.empty() ? "" : "-", r);
         }
@@ -206,32 +219,12 @@ Value parse_value(const KeyRow& row, const YAML::Node& node, const Context& ctx)
         text = yaml_string(node, what, ctx.source);
         label = digit_runs(text);
       }
-      check_value_ranks(text, v.where);
       one(text, cat(row.tag, label));
       break;
     }
     case Kind::Policy: {
       const std::string s = yaml_string(node, what, ctx.source);
-      check_policy(s, v.where);
       one(s, sanitize(s));
-      break;
-    }
-    case Kind::Format: {
-      const std::string s = yaml_string(node, what, ctx.source);
-      check_data_format(s, v.where);
-      one(s, s);
-      break;
-    }
-    case Kind::ProfileMethod: {
-      const std::string s = yaml_string(node, what, ctx.source);
-      check_profile_method(s, v.where);
-      one(s, s);
-      break;
-    }
-    case Kind::Method: {
-      const std::string s = yaml_string(node, what, ctx.source);
-      sweep_method_use(s, v.where);
-      one(s, s);
       break;
     }
     case Kind::Profile:
@@ -240,12 +233,6 @@ Value parse_value(const KeyRow& row, const YAML::Node& node, const Context& ctx)
       const std::string s = yaml_string(node, what, ctx.source);
       check_name(s, what, v.where);
       one(s, s);
-      break;
-    }
-    case Kind::Bits: {
-      const int64_t n = yaml_int(node, what, ctx.source);
-      check_sweep_kv_bits(n, v.where);
-      one(std::to_string(n), cat(n, "b"));
       break;
     }
     case Kind::Bool: {
@@ -263,18 +250,38 @@ Value parse_value(const KeyRow& row, const YAML::Node& node, const Context& ctx)
   return v;
 }
 
+// Parses a planned job's arguments through its stage's app (every flag's check, the config it
+// names, the checks across flags); errors name `where` and the job. extra_args are the user's
+// own pass-through and are left out of the check; so is --config when paths are not checked.
+template <typename ParseArgs>
+void check_job_args(ParseArgs&& parse, std::vector<std::string> args, size_t n_extra,
+                    bool check_paths, const std::string& where, const std::string& job) {
+  args.erase(args.end() - static_cast<std::ptrdiff_t>(n_extra), args.end());
+  if (!check_paths)
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+      if (args[i] == "--config") args.erase(args.begin() + static_cast<std::ptrdiff_t>(i),
+                                            args.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+  try {
+    parse(args);
+  } catch (const CLI::ParseError& e) {
+    fail(cat(where, ": ", job, ": ", e.what()));
+  } catch (const Error& e) {
+    fail(cat(where, ": ", job, ": ", e.what()));
+  }
+}
+
 using Values = std::map<std::string, Value>;
 
 // A map of evaluate keys (base or one explicit run).
 Values parse_eval_map(const YAML::Node& node, const std::string& what, bool allow_name,
-                      const Context& ctx) {
+                      const Context& ctx, CLI::App& eval_app) {
   auto allowed = key_names(eval_keys(), false);
   if (!allow_name) allowed.erase(allowed.begin());  // "name" is the first row
   yaml_check_keys(node, allowed, what, ctx.source);
   Values out;
   for (auto it = node.begin(); it != node.end(); ++it) {
     const std::string key = it->first.Scalar();
-    out[key] = parse_value(find_row(eval_keys(), key), it->second, ctx);
+    out[key] = parse_value(find_row(eval_keys(), key), it->second, ctx, eval_app);
   }
   return out;
 }
@@ -304,6 +311,14 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
   ctx.opt = opt;
   ctx.base_dir = opt.base_dir.empty() ? fs::current_path() : fs::path(opt.base_dir);
   ctx.base_dir = fs::absolute(ctx.base_dir);
+  // The stages' own flags check every value (scratch options: only the checks matter here).
+  CLI::App eval_app, profile_app, report_app;
+  EvaluateOptions eval_scratch;
+  ProfileOptions profile_scratch;
+  ReportArgs report_scratch;
+  add_evaluate_options(eval_app, eval_scratch);
+  add_profile_options(profile_app, profile_scratch);
+  add_report_options(report_app, report_scratch);
 
   const YAML::Node doc = parse_yaml(yaml_text, source);
   KVSVD_CHECK(doc.IsMap(), source, ": a sweep must be a map of keys (name, model, datasets, ...)");
@@ -353,7 +368,7 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
     ds.path = ctx.path(d["path"], cat("dataset '", ds.name, "' path"), true);
     if (d["format"].IsDefined()) {
       ds.format = yaml_string(d["format"], "format", source);
-      check_data_format(ds.format, yaml_where(d["format"], source));
+      set_option_from_yaml(eval_app, "dataset_format", d["format"], source);
     }
     datasets.push_back(ds);
   }
@@ -375,19 +390,23 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
       Profile prof;
       prof.where = yaml_where(p, source);
       KVSVD_CHECK(p["name"].IsDefined(), prof.where, ": ", what, " needs a 'name'");
-      prof.m.id = parse_value(profile_keys()[0], p["name"], ctx).text[0];
+      prof.m.id = parse_value(profile_keys()[0], p["name"], ctx, profile_app).text[0];
       for (const auto& o : profiles)
         KVSVD_CHECK(o.m.id != prof.m.id, yaml_where(p["name"], source), ": profile '", prof.m.id,
                     "' is defined twice (first at ", o.where, ")");
       prof.m.store_path = (store_root / (prof.m.id + ".h5")).string();
       prof.m.args = {"--model", model, "--out", prof.m.store_path};
       if (!tokenizer.empty()) prof.m.args.insert(prof.m.args.end(), {"--tokenizer", tokenizer});
+      size_t n_extra = 0;
       for (const auto& row : profile_keys()) {  // table order, not YAML order: stable args
         if (row.kind == Kind::Name || !p[row.key].IsDefined()) continue;
-        const Value v = parse_value(row, p[row.key], ctx);
-        if (row.flag[0]) prof.m.args.push_back(row.flag);
+        const Value v = parse_value(row, p[row.key], ctx, profile_app);
+        if (row.kind != Kind::Args) prof.m.args.push_back(flag_of(row));
         prof.m.args.insert(prof.m.args.end(), v.text.begin(), v.text.end());
+        if (row.kind == Kind::Args) n_extra = v.text.size();
       }
+      check_job_args(parse_profile_args, prof.m.args, n_extra, opt.check_paths, prof.where,
+                     cat("profile '", prof.m.id, "'"));
       profiles.push_back(prof);
     }
   }
@@ -400,7 +419,7 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
   // Base, grid points and explicit runs.
   Values base;
   if (doc["base"].IsDefined() && !doc["base"].IsNull())
-    base = parse_eval_map(doc["base"], "base", false, ctx);
+    base = parse_eval_map(doc["base"], "base", false, ctx, eval_app);
 
   std::vector<Point> points;
   const YAML::Node grid = doc["grid"];
@@ -417,7 +436,7 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
       const KeyRow& row = find_row(eval_keys(), key);
       std::vector<Value> vals;
       for (const auto& item : yaml_items(it->second, cat("grid.", key), source))
-        vals.push_back(parse_value(row, item, ctx));
+        vals.push_back(parse_value(row, item, ctx, eval_app));
       std::vector<Point> next;
       for (const auto& p : acc)
         for (const auto& v : vals) {
@@ -432,7 +451,7 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
   if (has_runs) {
     yaml_require_seq(runs, "runs", source);
     for (size_t i = 0; i < runs.size(); ++i)
-      points.push_back(Point{parse_eval_map(runs[i], cat("runs[", i, "]"), true, ctx), true,
+      points.push_back(Point{parse_eval_map(runs[i], cat("runs[", i, "]"), true, ctx, eval_app), true,
                              yaml_where(runs[i], source)});
   }
 
@@ -506,16 +525,19 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
         run.args.insert(run.args.end(), {"--store", prof->m.store_path});
       }
       std::string auto_name = method;
+      size_t n_extra = 0;
       for (const auto& row : eval_keys()) {
         if (row.kind == Kind::Name || row.kind == Kind::Method || row.kind == Kind::Dataset)
           continue;
         if (!eff.count(row.key)) continue;
         const Value& v = eff.at(row.key);
         if (row.kind == Kind::Bool) {
-          run.args.push_back(v.text[0] == "true" ? std::string(row.flag)
-                                                 : std::string("--no-") + (row.flag + 2));
+          run.args.push_back(v.text[0] == "true" ? flag_of(row) : "--no-" + flag_of(row).substr(2));
+        } else if (row.kind == Kind::Args) {
+          run.args.insert(run.args.end(), v.text.begin(), v.text.end());
+          n_extra = v.text.size();
         } else if (row.kind != Kind::Profile) {
-          if (row.flag[0]) run.args.push_back(row.flag);
+          run.args.push_back(flag_of(row));
           run.args.insert(run.args.end(), v.text.begin(), v.text.end());
         }
         if (from_point.count(row.key) && !v.label.empty()) auto_name += "-" + v.label;
@@ -535,6 +557,8 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
         for (int k = 2; names.count(run.name); ++k) run.name = cat(auto_name, "-", k);
       }
       names.insert(run.name);
+      check_job_args(parse_evaluate_args, run.args, n_extra, opt.check_paths, pt.where,
+                     cat("run '", run.name, "'"));
       run.out_dir = (out_root / run.name).string();
       run.args.insert(run.args.end(), {"--out", run.out_dir});
       run.id = static_cast<int64_t>(m.runs.size());
@@ -570,19 +594,13 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
   m.report_args.insert(m.report_args.end(), {"--out", m.report_dir});
   std::string energy_profile;
   if (has_report) {
-    if (rep["target_memory_reduction"].IsDefined()) {
-      const double x = yaml_number(rep["target_memory_reduction"], "target_memory_reduction", source);
-      KVSVD_CHECK(x >= 1, yaml_where(rep["target_memory_reduction"], source),
-                  ": target_memory_reduction is a factor >= 1 (2 = half the full cache)");
-      m.report_args.insert(m.report_args.end(),
-                           {"--target-memory-reduction", rep["target_memory_reduction"].Scalar()});
-    }
-    if (rep["max_quality_loss"].IsDefined()) {
-      const double y = yaml_number(rep["max_quality_loss"], "max_quality_loss", source);
-      KVSVD_CHECK(y >= 0, yaml_where(rep["max_quality_loss"], source),
-                  ": max_quality_loss is a relative perplexity increase >= 0 (0.05 = 5%)");
-      m.report_args.insert(m.report_args.end(),
-                           {"--max-quality-loss", rep["max_quality_loss"].Scalar()});
+    // The report stage's own flags check the values.
+    for (const char* key : {"target_memory_reduction", "max_quality_loss"}) {
+      if (!rep[key].IsDefined()) continue;
+      set_option_from_yaml(report_app, key, rep[key], source);
+      std::string flag = cat("--", key);
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      m.report_args.insert(m.report_args.end(), {flag, rep[key].Scalar()});
     }
     if (rep["energy_profile"].IsDefined()) {
       energy_profile = yaml_string(rep["energy_profile"], "energy_profile", source);
@@ -595,6 +613,7 @@ Manifest plan_sweep_text(const std::string& yaml_text, const std::string& source
   if (energy_profile.empty() && m.profiles.size() == 1) energy_profile = m.profiles[0].id;
   for (const auto& p : m.profiles)
     if (p.id == energy_profile) m.report_args.insert(m.report_args.end(), {"--store", p.store_path});
+  check_job_args(parse_report_args, m.report_args, 0, true, source, "the report job");
   return m;
 }
 
