@@ -16,20 +16,6 @@ namespace {
 // prefill does not hold a [B, Hq, T, S] float32 matrix at once.
 constexpr int64_t kMaxScoreElements = int64_t(1) << 26;
 
-// Writes `rows` at [used, used+n) along `dim` of `store`, growing it when full: the first
-// allocation is exact, later ones double (so decode reallocates O(log S) times).
-void append_rows(at::Tensor& store, int64_t used, const at::Tensor& rows, int64_t dim) {
-  const int64_t n = rows.size(dim), cap = store.size(dim);
-  if (used + n > cap) {
-    std::vector<int64_t> sizes = store.sizes().vec();
-    sizes[dim] = cap == 0 ? n : std::max(used + n, 2 * cap);
-    at::Tensor fresh = at::empty(sizes, store.options());
-    if (used > 0) fresh.narrow(dim, 0, used).copy_(store.narrow(dim, 0, used));
-    store = fresh;
-  }
-  store.narrow(dim, used, n).copy_(rows);
-}
-
 at::Tensor exact_copy(const at::Tensor& t, int64_t dim, int64_t used) {
   return t.narrow(dim, 0, used).clone(at::MemoryFormat::Contiguous);
 }
