@@ -124,6 +124,15 @@ expect_fail "existing store without --overwrite" "ok\.h5" \
 expect_ok "2 ranks without a fault" "${mpirun[@]}" -np 2 "$kvsvd" profile --model "$model" --out "$work/np2.h5"
 grep -q "profile: layers 6/6 done" "$work/err.txt" || { say "FAIL: no progress line"; failures=$((failures + 1)); }
 grep -q "calibrate" "$work/err.txt" || { say "FAIL: no timing table"; failures=$((failures + 1)); }
+# The timing line for scripts: JSON with one entry per rank, every phase a number >= 0.
+sed -n 's/^profile: timing //p' "$work/err.txt" | python3 -c '
+import json, sys
+ranks = json.loads(sys.stdin.read())["seconds_per_rank"]
+assert len(ranks) == 2, ranks
+for r in ranks:
+    for p in ["load", "calibrate", "decompose", "gather", "write", "total"]:
+        assert isinstance(r[p], float) and r[p] >= 0, (p, r)
+' || { say "FAIL: no valid timing JSON line"; failures=$((failures + 1)); }
 expect_fail "fault on rank 1 at layer 4" "fault injected by KVSVD_FAULT_INJECT='profile:rank1:layer4' on rank 1 at layer 4" \
   env KVSVD_FAULT_INJECT=profile:rank1:layer4 "${mpirun[@]}" -np 2 "$kvsvd" profile --model "$model" --out "$work/fault.h5"
 if [ -e "$work/fault.h5" ]; then say "FAIL: a failed job left $work/fault.h5"; failures=$((failures + 1)); fi
