@@ -4,6 +4,7 @@
 // history is held, bad flags are errors naming the flag.
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -181,8 +182,21 @@ TEST_CASE("svd coefficients stored quantized, with and without the Hadamard rota
     CAPTURE(had, e4, e2);
     CHECK(e4 > 0);
     CHECK(e4 < e2);
-    // prefill == decode with quantized coefficients
-    CHECK(max_diff(logits_of(m, *q4, toks, 9), l4) < 1e-4);
+    // Prefill == decode: unquantized, up to float rounding.
+    auto unq = svd(0, had);
+    CHECK(max_diff(logits_of(m, *unq, toks, 9), ref) < 1e-4);
+    // Quantized, up to whole code steps: the coefficients of a 30-token block and of single tokens
+    // come from GEMMs of different shapes, which round differently in the last bits depending on
+    // the BLAS (reference BLAS: identical; OpenBLAS: logits 2.1e-3 apart), and a last-bit change
+    // moves a code on a rounding boundary by one step (counted in quant-storage-test). Such flips
+    // are rare, so decode is as accurate as prefill and far closer to it than the 4-bit error e4.
+    const at::Tensor dec4 = logits_of(m, *q4, toks, 9);
+    const double gap = (dec4 - l4).abs().mean().item<double>();
+    const double dec_err = (dec4 - ref).abs().mean().item<double>();
+    INFO("decode vs prefill: mean " << gap << ", max " << max_diff(dec4, l4) << "; decode error "
+                                    << dec_err);
+    CHECK(gap < 0.01 * e4);
+    CHECK(std::abs(dec_err - e4) < 0.1 * e4);
     // Independent count after one 30-token prefill: keys and values 12 coefficients per token,
     // 4-bit codes (6 bytes) + 2 groups × fp16 scale and zero (8 bytes), plus int64 positions.
     q4->reset();
@@ -211,11 +225,18 @@ TEST_CASE("chunked factors stored quantized", "[quant]") {
   const double e2 = (logits_of(m, *q2, toks, 40) - ref).abs().mean().item<double>();
   CHECK(e8 > 0);
   CHECK(e8 < e2);
-  // Blocks of 11 against one block of 40: the K/V rows come from GEMMs of different shapes, and
-  // on LibTorch 2.11 those round differently in the last bits, which can move an 8-bit code by
-  // one step (logits 1.3e-3 apart there; 1e-4 on LibTorch 1.13). One step of 8 bits stays far
-  // below the quantization error itself (e8).
-  CHECK(max_diff(logits_of(m, *q8, toks, 11), logits_of(m, *q8, toks, 40)) < 1e-2);
+  // Blocks of 11 against one block of 40. Unquantized: equal up to float rounding.
+  CHECK(max_diff(logits_of(m, *plain, toks, 11), ref) < 1e-4);
+  // Quantized, up to whole code steps: the K/V rows come from GEMMs of different shapes, which
+  // round differently in the last bits (LibTorch 2.11 or OpenBLAS against 1.13's reference
+  // BLAS), and a last-bit change moves a factor's code on a rounding boundary by one step
+  // (counted in quant-storage-test). A moved code changes the next layer's K/V rows, so the
+  // steps cascade through the layers (logits 1.3e-2 apart with OpenBLAS, identical with the
+  // reference BLAS; fp16 storage alone: 3.4e-3): what stays invariant is that blockwise storage is
+  // as accurate as one block (OpenBLAS: mean error 2.02e-3 against 2.15e-3).
+  const double e8_blocks = (logits_of(m, *q8, toks, 11) - ref).abs().mean().item<double>();
+  INFO("8-bit mean error: blocks of 11 " << e8_blocks << ", one block " << e8);
+  CHECK(std::abs(e8_blocks - e8) < 0.2 * e8);
   // 5 closed chunks of rank 2: U S rows [8 × 2] and Vᵀ rows [2 × 16] for keys and values at 8 bits
   // (1 byte per code, one group of 2 / four groups of 4 → fp16 scale + zero each), open buffers
   // [8, 16] fp16 for keys and values.

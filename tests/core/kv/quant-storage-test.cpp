@@ -122,6 +122,37 @@ TEST_CASE("quantized rows: append, read, exact bytes", "[quant]") {
   }
 }
 
+TEST_CASE("quantized rows: codes are row-local; a small change moves a code by one step at most",
+          "[quant]") {
+  // Caches quantize rows that GEMMs of different shapes produce (a prefill block, single decode
+  // tokens), and BLAS builds round those differently in the last bits. What holds on every build:
+  // the same rows give the same codes however they are appended, and rows a little apart give
+  // codes at most one step apart, at the few elements that lie near a rounding boundary.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(21);
+  const at::Tensor x = at::randn({2, 3, 40, 24}, gen, at::kFloat);  // [B, H, S, n]
+  // A relative change of 1e-4: far below an 8-bit step (about 6 / 255 of a row's spread), far
+  // above a GEMM's last-bit difference (~1e-7), so that some codes do move.
+  const at::Tensor y = x * (1 + 1e-4);
+  for (int64_t bits : {8, 4, 2}) {
+    CAPTURE(bits);
+    const QuantSpec spec{bits, 8};
+    QuantRows block(spec, at::kFloat), single(spec, at::kFloat);
+    block.append(x);
+    for (int64_t t = 0; t < x.size(2); ++t) single.append(x.narrow(2, t, 1));
+    CHECK(at::equal(block.read(), single.read()));
+    // Code steps between x and y, per element.
+    const QuantGroups qx = quantize_groups(x, bits, 8), qy = quantize_groups(y, bits, 8);
+    const at::Tensor cx = unpack_codes(qx.codes, bits, 24).to(at::kInt);
+    const at::Tensor cy = unpack_codes(qy.codes, bits, 24).to(at::kInt);
+    const at::Tensor steps = (cx - cy).abs();
+    const int64_t flipped = steps.gt(0).sum().item<int64_t>();
+    INFO(flipped << " of " << x.numel() << " codes moved");
+    CHECK(steps.max().item<int>() <= 1);
+    CHECK(flipped * 20 <= x.numel());  // few: only codes near a rounding boundary move
+    if (bits == 8) CHECK(flipped > 0);   // and the check above is not vacuous
+  }
+}
+
 TEST_CASE("Hadamard rotation is orthonormal for any size", "[quant]") {
   for (int64_t n : {1, 2, 16, 32, 48, 24, 7}) {
     CAPTURE(n);
