@@ -114,9 +114,8 @@ void SvdCache::fuse(Layer& L, const at::Tensor& w_o) const {
   KVSVD_CHECK(w_o.defined() && w_o.dim() == 2 && w_o.size(1) == cfg_.num_heads * cfg_.head_dim,
               "svd cache: o_proj weight must be [hidden, ", cfg_.num_heads * cfg_.head_dim,
               "], got ", w_o.defined() ? w_o.sizes() : at::IntArrayRef{});
-  // Fused in float32: the product of two rounded matrices should not be rounded twice.
-  at::Tensor f = fused_output(w_o.to(device_, at::kFloat), L.value_basis.to(at::kFloat),
-                              cfg_.num_heads);                     // [Hq, hidden, r_top]
+  // [Hq, hidden, r_top]
+  const at::Tensor f = fused_output_f32(w_o.to(device_), L.value_basis, cfg_.num_heads);
   L.fused = f.permute({1, 0, 2}).to(dtype_).contiguous().view({w_o.size(0),
                                                                cfg_.num_heads * r_top_});
 }
