@@ -1,25 +1,24 @@
 #include "mpi/broadcast-windows.h"
 
+#include "mpi/wire.h"
+
 namespace kvsvd {
 
 void broadcast_windows(const Comm& comm, std::vector<std::vector<int32_t>>& windows) {
-  std::vector<int32_t> flat;
-  std::vector<int64_t> lengths;
+  std::string bytes;
   if (comm.is_root()) {
-    for (const auto& w : windows) {
-      lengths.push_back(static_cast<int64_t>(w.size()));
-      flat.insert(flat.end(), w.begin(), w.end());
-    }
+    WireWriter w;
+    w.put<uint64_t>(windows.size());
+    for (const auto& win : windows) w.put_array(win);
+    bytes = w.bytes();
   }
-  comm.broadcast(lengths);
-  comm.broadcast(flat);
+  comm.broadcast(bytes);
   if (comm.is_root()) return;
+  WireReader r(bytes, "broadcast_windows: rank 0 message");
+  const uint64_t n = r.get<uint64_t>();
   windows.clear();
-  size_t off = 0;
-  for (int64_t n : lengths) {
-    windows.emplace_back(flat.begin() + off, flat.begin() + off + n);
-    off += static_cast<size_t>(n);
-  }
+  for (uint64_t i = 0; i < n; ++i) windows.push_back(r.get_array<int32_t>());
+  r.expect_done();
 }
 
 }  // namespace kvsvd

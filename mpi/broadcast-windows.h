@@ -1,4 +1,4 @@
-// Sends rank 0's token windows to every rank (lengths, then one flat buffer).
+// Sends rank 0's token windows to every rank (one message in the wire format of mpi/wire.h).
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -6,6 +6,7 @@
 
 #include "core/util/error.h"
 #include "mpi/abort.h"
+#include "mpi/wire.h"
 
 namespace kvsvd {
 
@@ -49,16 +50,6 @@ T allreduce_scalar(MPI_Comm comm, T x, MPI_Datatype type, MPI_Op op) {
   T out{};
   KVSVD_MPI_CHECK(MPI_Allreduce(&x, &out, 1, type, op, comm));
   return out;
-}
-
-void put_i64(std::string& buf, int64_t v) { buf.append(reinterpret_cast<const char*>(&v), 8); }
-
-int64_t get_i64(const std::string& buf, size_t& off) {
-  KVSVD_ASSERT(off + 8 <= buf.size(), "truncated indexed-item buffer");
-  int64_t v = 0;
-  std::memcpy(&v, buf.data() + off, 8);
-  off += 8;
-  return v;
 }
 
 }  // namespace
@@ -212,26 +203,20 @@ std::vector<double> Comm::reduce_ordered_sum(const std::vector<double>& partial)
 
 std::vector<IndexedItem> Comm::gather_indexed(const std::vector<IndexedItem>& mine,
                                               int root) const {
-  // Serialised as (index, n, n doubles) records.
-  std::string buf;
+  // Records of (index, values) back to back.
+  WireWriter w;
   for (const IndexedItem& it : mine) {
-    put_i64(buf, it.index);
-    put_i64(buf, static_cast<int64_t>(it.values.size()));
-    buf.append(reinterpret_cast<const char*>(it.values.data()), it.values.size() * sizeof(double));
+    w.put<int64_t>(it.index);
+    w.put_array(it.values);
   }
-  std::vector<std::string> parts = gather_bytes(buf, root);
+  std::vector<std::string> parts = gather_bytes(w.bytes(), root);
   std::vector<IndexedItem> out;
-  for (const std::string& part : parts) {
-    size_t off = 0;
-    while (off < part.size()) {
+  for (size_t r = 0; r < parts.size(); ++r) {
+    WireReader in(parts[r], cat("gather_indexed: rank ", r, " message"));
+    while (!in.done()) {
       IndexedItem it;
-      it.index = get_i64(part, off);
-      int64_t n = get_i64(part, off);
-      KVSVD_ASSERT(n >= 0 && off + static_cast<size_t>(n) * sizeof(double) <= part.size(),
-                   "corrupt indexed-item buffer");
-      it.values.resize(static_cast<size_t>(n));
-      std::memcpy(it.values.data(), part.data() + off, static_cast<size_t>(n) * sizeof(double));
-      off += static_cast<size_t>(n) * sizeof(double);
+      it.index = in.get<int64_t>();
+      it.values = in.get_array<double>();
       out.push_back(std::move(it));
     }
   }

@@ -35,10 +35,13 @@ for method in weight_svd activation_pca; do
       mpirun --oversubscribe --allow-run-as-root --bind-to none -np "$np" "$kvsvd" profile \
         --model "$model" --out "$work/s.h5" --method "$method" --device "$device" "${extra[@]}" \
         2>"$work/err.txt" >/dev/null || { cat "$work/err.txt" >&2; exit 1; }
-      # The table rows: rank load calibrate decompose gather write total -> max over ranks.
-      row=$(awk '/^profile: time per phase/ {t=1; next} t && $1 ~ /^[0-9]+$/ {
-                   for (i = 2; i <= 7; i++) if ($i > m[i]) m[i] = $i }
-                 END { printf "%.3f %.3f %.3f %.3f %.3f %.3f", m[2], m[3], m[4], m[5], m[6], m[7] }' "$work/err.txt")
+      # The stage's timing line (profile: timing {"seconds_per_rank": [...]}) -> max over ranks.
+      row=$(sed -n 's/^profile: timing //p' "$work/err.txt" | python3 -c '
+import json, sys
+ranks = json.loads(sys.stdin.read())["seconds_per_rank"]
+phases = ["load", "calibrate", "decompose", "gather", "write", "total"]
+print(" ".join("%.3f" % max(r[p] for r in ranks) for p in phases))') ||
+        { echo "bench-profile: no timing line in the profile output:" >&2; cat "$work/err.txt" >&2; exit 1; }
       total=${row##* }
       if [ -z "$best" ] || awk "BEGIN{exit !($total < ${best##* })}"; then best=$row; fi
     done

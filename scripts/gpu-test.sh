@@ -36,7 +36,7 @@ ctest --test-dir "$build" --output-on-failure -j 8 2>&1 | tee "$out/ctest-cpu.lo
 rc_cpu=${PIPESTATUS[0]}
 echo "test suite (cpu paths): $(( $(date +%s) - t1 )) s, rc $rc_cpu" | tee -a "$out/env.txt"
 for dt in float32 bfloat16; do
-  KVSVD_TEST_DEVICE=cuda KVSVD_TEST_DTYPE=$dt "$build/tests/test-parity" 2>&1 | tee "$out/parity-cuda-$dt.log"
+  KVSVD_TEST_DEVICE=cuda KVSVD_TEST_DTYPE=$dt "$build/tests/test-core-model" "[#hf-parity-test]" --filenames-as-tags 2>&1 | tee "$out/parity-cuda-$dt.log"
 done
 set -e
 exit $rc_cpu

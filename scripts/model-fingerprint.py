@@ -2,7 +2,7 @@
 """kvsvd's model fingerprint (core/checkpoint/fingerprint.h) computed with Python's hashlib.
 
 An independent implementation of the scheme, used to cross-check the C++ value pinned in
-tests/unit/store/fingerprint-pin-test.cpp. Reads one unsharded model.safetensors or the shards
+tests/core/store/fingerprint-pin-test.cpp. Reads one unsharded model.safetensors or the shards
 named by model.safetensors.index.json.
 
     scripts/model-fingerprint.py MODEL_DIR

@@ -11,10 +11,10 @@
 # off for the unit tests. fuzz-profile-store runs without it (libhdf5 leaks on corrupt files; see
 # tests/fuzz/flags/).
 #
-# Left out (they need the kvsvd binary, which this build does not compile, or are long):
-#   unit-bundled (the bundled model's perplexity, ~150 s plain), unit-report (runs the CLI),
-#   the test cases tagged [load] (model) and [cli] (parity) and "kvsvd tokenize*" (tokenizer),
-#   which run the CLI; all mpi-* and e2e-* tests.
+# Runs every unit test executable of tests/core (all of kvsvd's library code). Left out (they need
+# the kvsvd binary, which this build does not compile, or are long): core/eval/bundled-perplexity
+# (the bundled model's perplexity), the test cases tagged [load] and [cli] (core/model), which run
+# the CLI; tests/stages (they drive the CLI) and every MPI and e2e test.
 #
 # Env: KVSVD_FUZZ_SMOKE_SECONDS (default 15) seconds of fuzzing per target; JOBS build jobs;
 # KVSVD_SANITIZE_LEAKS=0 (see above).
@@ -35,15 +35,21 @@ fi
 start=$(date +%s)
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
+# ccache (as in scripts/build.sh): a second run, or CI on a machine that ran it before, rebuilds
+# only what changed. The clang + sanitizer units are cached apart from the normal build's.
+launcher=()
+if command -v ccache >/dev/null && [ -z "${KVSVD_NO_CCACHE:-}" ]; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
 # -O1 keeps the instrumented build and its runs quick; line tables give ASan/UBSan file:line.
 cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
+  -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" "${launcher[@]}" \
   "-DCMAKE_C_FLAGS_RELEASE=-O1 -gline-tables-only" "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -gline-tables-only" \
   -DKVSVD_SANITIZE=address,undefined -DKVSVD_GLIBCXX_ASSERTIONS=ON -DKVSVD_FUZZ=ON \
   -DKVSVD_FUZZ_SMOKE_SECONDS="$smoke" >/dev/null
-units=(checkpoint compress data kv metrics model parity store tokenizer evaluate)
+units=(checkpoint compress data eval kv model store tokenizer util)
 targets=(kvsvd-fuzz)
-for u in "${units[@]}"; do targets+=("test-$u"); done
+for u in "${units[@]}"; do targets+=("test-core-$u"); done
 cmake --build "$build" -j "${JOBS:-$(nproc)}" --target "${targets[@]}"
 built=$(date +%s)
 echo "test-sanitize: build done in $(( built - start )) s ($build)"
@@ -53,21 +59,22 @@ if [ -n "$symbolizer" ]; then export ASAN_SYMBOLIZER_PATH=$symbolizer; fi
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
-# Unit tests: run from the build dir like ctest does; Catch2 test specs drop the CLI cases.
-declare -A exclude=([model]='~[load]' [parity]='~[cli]' [tokenizer]='~kvsvd tokenize*')
+# Unit tests: run from the build dir like ctest does; Catch2 test specs drop the CLI cases and
+# the long bundled-model perplexity (--filenames-as-tags tags each case with its file name).
+declare -A exclude=([model]='~[load]~[cli]' [eval]='~[#bundled-perplexity-test]')
 failed=()
 for u in "${units[@]}"; do
   t0=$(date +%s)
   args=()
   if [ -n "${exclude[$u]:-}" ]; then args=("${exclude[$u]}"); fi
-  log="$build/sanitize-unit-$u.log"
+  log="$build/sanitize-core-$u.log"
   if (cd "$build" && ASAN_OPTIONS=detect_leaks=${KVSVD_SANITIZE_LEAKS:-1}:abort_on_error=1:strict_string_checks=1 \
-        "$build/tests/test-$u" "${args[@]}") >"$log" 2>&1; then
-    echo "test-sanitize: unit-$u passed ($(( $(date +%s) - t0 )) s)"
+        "$build/tests/test-core-$u" --filenames-as-tags "${args[@]}") >"$log" 2>&1; then
+    echo "test-sanitize: core/$u passed ($(( $(date +%s) - t0 )) s)"
   else
-    echo "test-sanitize: unit-$u FAILED ($(( $(date +%s) - t0 )) s); last lines of $log:"
+    echo "test-sanitize: core/$u FAILED ($(( $(date +%s) - t0 )) s); last lines of $log:"
     tail -n 60 "$log"
-    failed+=("unit-$u")
+    failed+=("core/$u")
   fi
 done
 

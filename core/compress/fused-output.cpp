@@ -25,4 +25,9 @@ at::Tensor fused_output(const at::Tensor& w_o, const at::Tensor& value_basis, in
   return at::bmm(wo, pv).contiguous();  // [Hq, hidden, r]
 }
 
+at::Tensor fused_output_f32(const at::Tensor& w_o, const at::Tensor& value_basis,
+                            int64_t num_heads) {
+  return fused_output(w_o.to(at::kFloat), value_basis.to(w_o.device(), at::kFloat), num_heads);
+}
+
 }  // namespace kvsvd

@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
+#include "core/compress/layer-profile.h"
 #include "core/compress/profile-method.h"
 #include "core/compress/rank-plan.h"
-#include "core/store/layer-profile.h"
 
 namespace kvsvd {
 

@@ -107,12 +107,9 @@ KvProfile with_fused_output(KvProfile profile, const LlamaConfig& cfg,
   for (int64_t l = 0; l < cfg.num_layers; ++l) {
     KvLayerProfile& p = profile.layers[l];
     if (p.fused_output.defined()) continue;
-    // In float32 (as the svd cache fuses itself): the product of two rounded matrices should
-    // not be rounded twice.
     const at::Tensor& wo = w_o[l];  // [hidden, Hq*d]
-    p.fused_output = fused_output(wo.to(at::kFloat), p.value_basis.to(wo.device(), at::kFloat),
-                                  cfg.num_heads)
-                         .to(dtype);  // [Hq, hidden, r]
+    // [Hq, hidden, r]
+    p.fused_output = fused_output_f32(wo, p.value_basis, cfg.num_heads).to(dtype);
   }
   return profile;
 }

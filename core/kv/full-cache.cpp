@@ -175,22 +175,9 @@ at::Tensor FullCache::attend(int64_t layer, const at::Tensor& q, const at::Tenso
               ", T, ", kc.size(3), "], got ", k.sizes(), " and ", v.sizes());
   const int64_t B = q.size(0), Hq = q.size(1), T = q.size(2), d = q.size(3);
   const int64_t need = len_ + T;
-  const int64_t cap = kc.size(2);
-  if (need > cap) {
-    // Doubling keeps the number of copies logarithmic in the sequence length.
-    const int64_t new_cap = std::max(need, 2 * cap);
-    at::Tensor nk = at::empty({kc.size(0), kc.size(1), new_cap, kc.size(3)}, kc.options());
-    at::Tensor nv = at::empty({vc.size(0), vc.size(1), new_cap, vc.size(3)}, vc.options());
-    if (len_ > 0) {
-      nk.narrow(2, 0, len_).copy_(kc.narrow(2, 0, len_));
-      nv.narrow(2, 0, len_).copy_(vc.narrow(2, 0, len_));
-    }
-    kc = nk;
-    vc = nv;
-  }
   at::Tensor qr = rope.apply(q, len_).to(kc.scalar_type());  // [B, Hq, T, d]
-  kc.narrow(2, len_, T).copy_(rope.apply(k, len_));          // post-RoPE keys
-  vc.narrow(2, len_, T).copy_(v);
+  append_rows(kc, len_, rope.apply(k, len_), 2);             // post-RoPE keys
+  append_rows(vc, len_, v, 2);
   at::Tensor out = causal_gqa_attention(qr, kc.narrow(2, 0, need), vc.narrow(2, 0, need));
   out = out.transpose(1, 2).reshape({B, T, Hq * d});  // [B, T, Hq*d]
   return at::linear(out, w_o);                         // [B, T, hidden]

@@ -40,4 +40,8 @@ class KvCache {
 // Bytes held by a tensor's storage (nbytes of the whole storage, not just the view).
 int64_t storage_bytes(const at::Tensor& t);
 
+// Writes `rows` at [used, used+n) along `dim` of `store` (n = rows.size(dim)), reallocating it
+// by grown_capacity (core/util/growth.h) when full; the first `used` entries are kept.
+void append_rows(at::Tensor& store, int64_t used, const at::Tensor& rows, int64_t dim);
+
 }  // namespace kvsvd

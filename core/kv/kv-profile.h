@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/checkpoint/llama-config.h"
-#include "core/store/layer-profile.h"
+#include "core/compress/layer-profile.h"
 
 namespace kvsvd {
 

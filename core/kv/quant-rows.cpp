@@ -11,19 +11,6 @@
 namespace kvsvd {
 namespace {
 
-// Writes `rows` at [used, used+T) along dim 2 of `store`, growing it when full.
-void put_rows(at::Tensor& store, int64_t used, const at::Tensor& rows) {
-  const int64_t t = rows.size(2), cap = store.size(2);
-  if (used + t > cap) {
-    std::vector<int64_t> sizes = store.sizes().vec();
-    sizes[2] = cap == 0 ? t : std::max(used + t, 2 * cap);
-    at::Tensor fresh = at::empty(sizes, store.options());
-    if (used > 0) fresh.narrow(2, 0, used).copy_(store.narrow(2, 0, used));
-    store = fresh;
-  }
-  store.narrow(2, used, t).copy_(rows);
-}
-
 at::Tensor exact(const at::Tensor& t, int64_t used) {
   return t.defined() ? t.narrow(2, 0, used).clone(at::MemoryFormat::Contiguous) : t;
 }
@@ -58,12 +45,12 @@ void QuantRows::append(const at::Tensor& rows) {
               data_.size(1), ", S, ", n_, "]");
   if (T == 0) return;
   if (!spec_.quantized()) {
-    put_rows(data_, size_, rows);  // copy_ converts to the storage dtype
+    append_rows(data_, size_, rows, 2);  // copy_ converts to the storage dtype
   } else {
     const QuantGroups q = quantize_groups(rows, spec_.bits, spec_.group);
-    put_rows(data_, size_, q.codes);
-    put_rows(scale_, size_, q.scale);
-    put_rows(zero_, size_, q.zero);
+    append_rows(data_, size_, q.codes, 2);
+    append_rows(scale_, size_, q.scale, 2);
+    append_rows(zero_, size_, q.zero, 2);
   }
   size_ += T;
 }

@@ -16,20 +16,6 @@ namespace {
 // prefill does not hold a [B, Hq, T, S] float32 matrix at once.
 constexpr int64_t kMaxScoreElements = int64_t(1) << 26;
 
-// Writes `rows` at [used, used+n) along `dim` of `store`, growing it when full: the first
-// allocation is exact, later ones double (so decode reallocates O(log S) times).
-void append_rows(at::Tensor& store, int64_t used, const at::Tensor& rows, int64_t dim) {
-  const int64_t n = rows.size(dim), cap = store.size(dim);
-  if (used + n > cap) {
-    std::vector<int64_t> sizes = store.sizes().vec();
-    sizes[dim] = cap == 0 ? n : std::max(used + n, 2 * cap);
-    at::Tensor fresh = at::empty(sizes, store.options());
-    if (used > 0) fresh.narrow(dim, 0, used).copy_(store.narrow(dim, 0, used));
-    store = fresh;
-  }
-  store.narrow(dim, used, n).copy_(rows);
-}
-
 at::Tensor exact_copy(const at::Tensor& t, int64_t dim, int64_t used) {
   return t.narrow(dim, 0, used).clone(at::MemoryFormat::Contiguous);
 }
@@ -128,9 +114,8 @@ void SvdCache::fuse(Layer& L, const at::Tensor& w_o) const {
   KVSVD_CHECK(w_o.defined() && w_o.dim() == 2 && w_o.size(1) == cfg_.num_heads * cfg_.head_dim,
               "svd cache: o_proj weight must be [hidden, ", cfg_.num_heads * cfg_.head_dim,
               "], got ", w_o.defined() ? w_o.sizes() : at::IntArrayRef{});
-  // Fused in float32: the product of two rounded matrices should not be rounded twice.
-  at::Tensor f = fused_output(w_o.to(device_, at::kFloat), L.value_basis.to(at::kFloat),
-                              cfg_.num_heads);                     // [Hq, hidden, r_top]
+  // [Hq, hidden, r_top]
+  const at::Tensor f = fused_output_f32(w_o.to(device_), L.value_basis, cfg_.num_heads);
   L.fused = f.permute({1, 0, 2}).to(dtype_).contiguous().view({w_o.size(0),
                                                                cfg_.num_heads * r_top_});
 }

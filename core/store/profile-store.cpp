@@ -17,6 +17,8 @@
 #include "core/store/store-digest.h"
 #include "core/util/error.h"
 #include "core/util/sha256.h"
+#include "core/util/file-sync.h"
+#include "core/util/utc-time.h"
 
 namespace kvsvd {
 
@@ -62,15 +64,6 @@ void check_writable_dir(const std::string& file_path) {
               " is not a directory");
   KVSVD_CHECK(::access(dir.c_str(), W_OK | X_OK) == 0, "cannot write the profile store ",
               file_path, ": directory ", dir, " is not writable (", std::strerror(errno), ")");
-}
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 void write_header(const h5::Group& root, const StoreHeader& h) {
@@ -317,23 +310,6 @@ std::vector<std::string> digest_mismatches(const StoreDigest& recorded, const La
   return out;
 }
 
-void sync_file_or_fail(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  KVSVD_CHECK(fd >= 0, "cannot reopen ", path, " to flush it to disk: ", std::strerror(errno));
-  const bool ok = ::fsync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  KVSVD_CHECK(ok, "flushing ", path, " to disk failed: ", std::strerror(err),
-              " (the store was not renamed to its final name)");
-}
-
-void fsync_path(const std::string& path, bool directory) {
-  int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) return;  // durability is best effort; the rename below is what must succeed
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 std::string header_digest(const StoreHeader& h) {
@@ -458,7 +434,7 @@ ProfileStoreWriter ProfileStoreWriter::create(const std::string& final_path,
   StoreHeader h = header;
   h.schema = store_schema::kName;
   h.schema_version = store_schema::kVersion;
-  if (h.created_utc.empty()) h.created_utc = utc_now();
+  if (h.created_utc.empty()) h.created_utc = utc_now_iso();
   // Before anything touches the .partial: a concurrent writer's file must not be truncated.
   OutputLock lock = OutputLock::acquire(final_path, "profile store");
   // Again under the lock: the job we raced may have finished the store meanwhile.
@@ -600,10 +576,12 @@ void ProfileStoreWriter::finalize() {
   file_.close();
   // Checked: on a full disk (delayed allocation, NFS) the data may only fail to reach the disk
   // here; renaming an unsynced file would put a truncated store under the final name.
-  sync_file_or_fail(partial_path_);
+  const int sync_err = sync_path(partial_path_);
+  KVSVD_CHECK(sync_err == 0, "flushing ", partial_path_, " to disk failed: ",
+              std::strerror(sync_err), " (the store was not renamed to its final name)");
   KVSVD_CHECK(std::rename(partial_path_.c_str(), final_path_.c_str()) == 0, "renaming ",
               partial_path_, " to ", final_path_, " failed: ", std::strerror(errno));
-  fsync_path(parent_dir(final_path_), true);
+  sync_path(parent_dir(final_path_), true);  // best effort: the rename is what must succeed
   lock_.release();
 }
 

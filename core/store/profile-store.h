@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/compress/layer-profile.h"
 #include "core/store/h5.h"
-#include "core/store/layer-profile.h"
 #include "core/store/store-digest.h"
 #include "core/store/store-schema.h"
 

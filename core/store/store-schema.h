@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "core/store/layer-profile.h"
+#include "core/compress/layer-profile.h"
 
 namespace kvsvd {
 namespace store_schema {

@@ -12,19 +12,11 @@
 #include <utility>
 
 #include "core/util/error.h"
+#include "core/util/utc-time.h"
 
 namespace kvsvd {
 
 namespace {
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string host_name() {
   char buf[256] = {0};
@@ -101,7 +93,8 @@ OutputLock OutputLock::acquire(const std::string& out, const std::string& what) 
       continue;
     }
     const std::string text =
-        cat("pid=", static_cast<long>(::getpid()), " host=", host_name(), " since=", utc_now(), "\n");
+        cat("pid=", static_cast<long>(::getpid()), " host=", host_name(), " since=", utc_now_iso(),
+            "\n");
     // Best effort: the record only serves the loser's message; the lock is the flock itself.
     if (::ftruncate(fd, 0) == 0) {
       ssize_t ignored = ::pwrite(fd, text.data(), text.size(), 0);

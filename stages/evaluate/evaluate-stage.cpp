@@ -373,7 +373,7 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
   for (int64_t w = 0; w < n_windows; ++w) indices[w] = w;
   const std::vector<ConfigFigures> figs =
       reduce_window_records(all, labels, indices, WindowEvaluator::kBaseline);
-  result.summary = make_summary(o, in, *loaded.evaluator, figs, comm, device, dtype);
+  result.summary = make_summary(o, in, loaded, figs, comm, device, dtype);
   result.windows_csv = window_records_csv(all, labels);
   if (!o.out.empty()) write_run_folder(o, result);
   return result;

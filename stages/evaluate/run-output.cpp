@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "core/util/error.h"
+#include "core/util/file-sync.h"
 #include "core/util/json-util.h"
 #include "core/util/file-tree.h"
 
@@ -51,10 +52,9 @@ void write_temp(const std::string& path, const std::string& content) {
   }
   // fsync before the rename: after a crash the final name holds either nothing or all of it.
   // A full disk may only show here (delayed allocation, NFS), so the result is checked.
-  const bool synced = ::fsync(fd) == 0;
-  const int err = errno;
+  const int err = sync_fd(fd);
   ::close(fd);
-  if (!synced) {
+  if (err != 0) {
     ::unlink(tmp.c_str());
     fail(cat("cannot flush ", tmp, " (for ", path, ") to disk: ", std::strerror(err)));
   }
@@ -146,15 +146,6 @@ std::map<int64_t, std::vector<WindowRecord>> read_partial_windows(
 void clear_partial(const std::string& out) {
   std::string why;
   KVSVD_CHECK(remove_tree(partial_dir(out), &why), "cannot remove ", partial_dir(out), ": ", why);
-}
-
-std::string utc_now_iso() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 std::string process_command_line() {

@@ -10,6 +10,7 @@
 
 #include "core/eval/run-record.h"
 #include "core/util/output-lock.h"
+#include "core/util/utc-time.h"  // utc_now_iso() for the run records
 
 namespace kvsvd {
 
@@ -48,8 +49,6 @@ std::map<int64_t, std::vector<WindowRecord>> read_partial_windows(
 // Removes OUT/.partial and everything in it (a fresh run).
 void clear_partial(const std::string& out);
 
-// "YYYY-MM-DDTHH:MM:SSZ".
-std::string utc_now_iso();
 // This process's command line (from /proc/self/cmdline), shell-quoted where needed.
 std::string process_command_line();
 

@@ -178,6 +178,19 @@ std::string timing_table(const std::vector<ProfilePhaseTimes>& ranks) {
   return out;
 }
 
+std::string timing_json(const std::vector<ProfilePhaseTimes>& ranks) {
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& t : ranks) {
+    all.push_back({{"load", t.load},
+                   {"calibrate", t.calibrate},
+                   {"decompose", t.decompose},
+                   {"gather", t.gather},
+                   {"write", t.write},
+                   {"total", t.total}});
+  }
+  return nlohmann::json{{"seconds_per_rank", all}}.dump();
+}
+
 ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
                              const volatile std::sig_atomic_t* stop) {
   const auto t_start = Clock::now();
@@ -402,7 +415,10 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
   const auto all = comm.gather(times_vector(tm));
   if (root) {
     for (const auto& v : all) res.rank_times.push_back(times_of(v));
-    if (o.progress) std::fprintf(stderr, "%s", timing_table(res.rank_times).c_str());
+    if (o.progress) {
+      std::fprintf(stderr, "%s", timing_table(res.rank_times).c_str());
+      std::fprintf(stderr, "profile: timing %s\n", timing_json(res.rank_times).c_str());
+    }
   }
   return res;
 }

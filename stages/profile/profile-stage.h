@@ -53,5 +53,9 @@ std::string progress_line(const char* what, int64_t done, int64_t total, double 
 
 // The per-rank phase table printed at the end of a run.
 std::string timing_table(const std::vector<ProfilePhaseTimes>& ranks);
+// The same times as one line of JSON for scripts (scripts/bench-profile.sh):
+// {"seconds_per_rank": [{"load": s, "calibrate": s, "decompose": s, "gather": s, "write": s,
+// "total": s}, ...]} in rank order.
+std::string timing_json(const std::vector<ProfilePhaseTimes>& ranks);
 
 }  // namespace kvsvd

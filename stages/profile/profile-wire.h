@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "core/store/layer-profile.h"
+#include "core/compress/layer-profile.h"
 
 namespace kvsvd {
 

@@ -1,4 +1,4 @@
-# Shared by tests/e2e/test-fault-*.sh (sourced, not a test itself): MPI environment, a scratch
+# Shared by tests/e2e/fault-*-test.sh (sourced, not a test itself): MPI environment, a scratch
 # folder removed with every process that used it, failure counting and timing helpers.
 #   source fault-helpers.sh NAME      sets: work (scratch folder), mounted (a tmpfs to unmount),
 #                                     mpirun (launcher array), failures, t_start
