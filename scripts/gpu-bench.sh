@@ -57,14 +57,9 @@ phase_build() {
     python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)'
     git -C "$root" rev-parse --short HEAD 2>/dev/null || true
   } | tee "$out/env.txt"
-  local pcre_lib cxx=()
-  pcre_lib=$(ls /usr/lib/x86_64-linux-gnu/libpcre2-8.so.0 2>/dev/null || true)
-  [ -x /usr/bin/g++ ] && cxx=(-DCMAKE_CXX_COMPILER=/usr/bin/g++ -DCMAKE_C_COMPILER=/usr/bin/gcc)
+  source "$root/scripts/gpu-cmake-args.sh"
   local t0=$SECONDS
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cxx[@]}" \
-    -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')" \
-    -DKVSVD_PCRE2_ROOT="$root/.carry/pcre2/usr" ${pcre_lib:+-DPCRE2_LIBRARY=$pcre_lib} \
-    -DTORCH_CUDA_ARCH_LIST=9.0 > "$out/configure.log" 2>&1 || { tail -n 30 "$out/configure.log"; exit 1; }
+  cmake -S "$root" -B "$build" "${gpu_cmake_args[@]}" > "$out/configure.log" 2>&1 || { tail -n 30 "$out/configure.log"; exit 1; }
   if ! cmake --build "$build" -j "$(nproc)" --target kvsvd ${BUILD_TARGETS:-} > "$out/build.log" 2>&1; then
     grep -E "error|FAILED" -A3 "$out/build.log" | head -n 60
     exit 1
