@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "core/util/error.h"
@@ -32,6 +33,11 @@ int flag_error(const CLI::App& app, const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Where LibTorch uses MKL (the GPU box's CPU path), MKL's default lets it use fewer threads when
+  // the machine is busy, and a GEMM split across a different number of threads rounds
+  // differently: a resumed run then differed from an uninterrupted one by 1e-7 (relative) there.
+  // Set before any MKL call; a value the user set wins. Harmless where MKL is absent.
+  setenv("MKL_DYNAMIC", "FALSE", /*overwrite=*/0);
   CLI::App app{"kvsvd: low-rank (SVD) KV-cache compression for Llama-family models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(KVSVD_VERSION) + " (" + KVSVD_GIT_REV + ")");
