@@ -210,6 +210,10 @@ const std::vector<EvaluateOptionSpec>& evaluate_option_table() {
       boolean("hadamard", "--hadamard",
               "svd with --kv-bits 8|4|2: rotate the coefficient spaces by a fixed Hadamard "
               "matrix before quantizing (spreads outliers)", &EvaluateOptions::hadamard),
+      boolean("head_ranks", "--head-ranks",
+              "svd: each (layer, KV head) at the ranks the store allocated for it (a profile "
+              "with --kv-budget-bytes / --target-ratio); --key-rank / --value-ranks are then "
+              "ignored", &EvaluateOptions::head_ranks),
       integer("seq_len", "--seq-len", "tokens per window (0: each document/id array as it is)",
               &EvaluateOptions::seq_len, 0),
       integer("stride", "--stride", "window start-to-start distance (0: seq_len)",
@@ -218,6 +222,10 @@ const std::vector<EvaluateOptionSpec>& evaluate_option_table() {
               &EvaluateOptions::max_windows, 0),
       boolean("pack", "--pack", "join documents with EOS before cutting windows (--no-pack: "
               "windows within each document)", &EvaluateOptions::pack),
+      integer("batch", "--batch",
+              "windows per batched prefill, grouped by window index (figures do not depend on "
+              "the rank count; they may differ in the last bits between batch sizes)",
+              &EvaluateOptions::batch, 1),
       integer("gen_tokens", "--gen-tokens", "greedy tokens generated per window (0: none)",
               &EvaluateOptions::gen_tokens, 0),
       integer("gen_prompt_tokens", "--gen-prompt-tokens",

@@ -19,6 +19,7 @@
 #include "core/data/tokenize-documents.h"
 #include "core/eval/cache-factory.h"
 #include "core/eval/evaluator.h"
+#include "core/eval/paired-bootstrap.h"
 #include "core/eval/run-record.h"
 #include "core/kv/kv-profile.h"
 #include "core/kv/methods.h"
@@ -198,6 +199,17 @@ std::vector<CacheConfig> build_configs(const EvaluateOptions& o, const StoreInfo
                     ": the store ", store->path, " holds bases of ", store->key_space, " keys");
         space = asked;
       }
+      if (o.head_ranks) {  // one configuration: every head at the store's own ranks
+        KVSVD_CHECK(space == KeySpace::PreRope, "--head-ranks: the store ", store->path,
+                    " holds post-RoPE key bases; per-head caches take pre-RoPE bases only");
+        CacheConfig c;
+        c.method = KvMethod::Svd;
+        c.head_ranks = true;
+        c.key_space = space;
+        c.profile_method = store->profile_method;
+        out.push_back(c);
+        continue;
+      }
       for (int64_t kr : o.key_ranks) {
         const int64_t k = kr == 0 ? p.key_rank : kr;
         KVSVD_CHECK(k >= 1 && k <= p.key_rank, "--key-rank ", kr, ": not in the store ",
@@ -250,7 +262,8 @@ std::vector<CacheConfig> build_configs(const EvaluateOptions& o, const StoreInfo
     for (CacheConfig c : out) {
       c.kv_bits = bits;
       c.quant_group = o.quant_group;
-      c.hadamard = o.hadamard && c.method == KvMethod::Svd && QuantSpec{bits, 1}.quantized();
+      c.hadamard = o.hadamard && c.method == KvMethod::Svd && !c.head_ranks &&
+                   QuantSpec{bits, 1}.quantized();
       stored.push_back(c);
     }
   for (const auto& name : o.methods) {
@@ -378,6 +391,7 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
                                 {"windows", ids_digest}, {"labels", labels},
                                 {"gen_tokens", o.gen_tokens},
                                 {"gen_prompt_tokens", o.gen_prompt_tokens},
+                                {"batch", o.batch},
                                 {"dtype", aten_dtype_name(dtype)},
                                 {"device", device.is_cuda() ? "cuda" : "cpu"}};
     const std::string text = key.dump();
@@ -400,56 +414,77 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
   comm.broadcast(run_key);
   comm.broadcast(done);
 
-  std::vector<int64_t> todo;
+  // Batches: windows grouped by index (batch w / o.batch), split further into runs of equal
+  // length; ranks take whole batches, so every window is computed in the same company for any
+  // rank count. A batch with any window missing is recomputed whole (its resumed records are
+  // dropped), so a resumed run holds the same numbers as an uninterrupted one.
+  std::vector<std::vector<int64_t>> batches;
   {
-    size_t j = 0;
-    for (int64_t w = 0; w < n_windows; ++w) {
-      if (j < done.size() && done[j] == w) {
-        ++j;
-        continue;
+    std::vector<char> have(static_cast<size_t>(n_windows), 0);
+    for (int64_t w : done) have[static_cast<size_t>(w)] = 1;
+    for (int64_t g0 = 0; g0 < n_windows; g0 += o.batch) {
+      const int64_t g1 = std::min(n_windows, g0 + o.batch);
+      bool complete = true;
+      for (int64_t w = g0; w < g1; ++w) complete = complete && have[static_cast<size_t>(w)];
+      if (complete) continue;
+      for (int64_t w = g0; w < g1; ++w) {
+        have[static_cast<size_t>(w)] = 0;
+        resumed.erase(w);  // rank 0 holds the records
+        const bool joins = w > g0 && windows[w - 1].size() == windows[w].size();
+        if (joins) batches.back().push_back(w);
+        else batches.push_back({w});
       }
-      todo.push_back(w);
     }
+    done.clear();
+    for (int64_t w = 0; w < n_windows; ++w)
+      if (have[static_cast<size_t>(w)]) done.push_back(w);
   }
-  const Range mine = shard_range(static_cast<int64_t>(todo.size()), rank, size);
+  int64_t n_todo = 0;
+  for (const auto& b : batches) n_todo += static_cast<int64_t>(b.size());
+  const Range mine = shard_range(static_cast<int64_t>(batches.size()), rank, size);
 
   EvaluateResult result;
   result.windows_resumed = static_cast<int64_t>(done.size());
   if (comm.is_root() && o.progress)
     std::fprintf(stderr,
-                 "evaluate: %lld windows (%lld resumed, %lld to do on %d rank(s)), %zu "
-                 "configurations: ",
+                 "evaluate: %lld windows (%lld resumed, %lld to do in %zu batches on %d "
+                 "rank(s)), %zu configurations: ",
                  static_cast<long long>(n_windows), static_cast<long long>(done.size()),
-                 static_cast<long long>(todo.size()), size, labels.size());
+                 static_cast<long long>(n_todo), batches.size(), size, labels.size());
   if (comm.is_root() && o.progress) {
     for (size_t i = 0; i < labels.size(); ++i)
       std::fprintf(stderr, "%s%s", i ? ", " : "", labels[i].c_str());
     std::fprintf(stderr, "\n");
   }
 
-  // ---- this rank's windows ----
+  // ---- this rank's batches ----
   std::vector<WindowRecord> records;
   const auto t_start = Clock::now();
-  int64_t tokens_done = 0;
+  int64_t tokens_done = 0, local_windows = 0, mine_windows = 0;
+  for (int64_t i = mine.begin; i < mine.end; ++i)
+    mine_windows += static_cast<int64_t>(batches[i].size());
   for (int64_t i = mine.begin; i < mine.end; ++i) {
     if (stop && *stop) {
       result.interrupted = true;
       return result;  // finished windows are already in OUT/.partial
     }
-    const int64_t w = todo[i];
-    std::vector<WindowRecord> recs = evaluator->evaluate(w, windows[w]);
-    if (!o.out.empty()) write_partial_window(o.out, run_key, w, recs);
-    records.insert(records.end(), recs.begin(), recs.end());
-    ++result.windows_computed;
-    tokens_done += static_cast<int64_t>(windows[w].size());
+    const std::vector<int64_t>& batch = batches[i];
+    std::vector<TokenIds> ids;
+    for (int64_t w : batch) ids.push_back(windows[w]);
+    const std::vector<std::vector<WindowRecord>> recs = evaluator->evaluate_batch(batch[0], ids);
+    for (size_t b = 0; b < batch.size(); ++b) {
+      if (!o.out.empty()) write_partial_window(o.out, run_key, batch[b], recs[b]);
+      records.insert(records.end(), recs[b].begin(), recs[b].end());
+      ++result.windows_computed;
+      ++local_windows;
+      tokens_done += static_cast<int64_t>(windows[batch[b]].size());
+    }
     if (comm.is_root() && o.progress) {
       const double el = std::chrono::duration<double>(Clock::now() - t_start).count();
-      const int64_t local_done = i - mine.begin + 1;
-      // Rank 0's pace stands for every rank's (their shares differ by at most one window).
-      const int64_t world_done =
-          std::min<int64_t>(static_cast<int64_t>(todo.size()), local_done * size);
-      const double eta = el / static_cast<double>(local_done) *
-                         static_cast<double>(mine.size() - local_done);
+      // Rank 0's pace stands for every rank's (their shares differ by at most one batch).
+      const int64_t world_done = std::min<int64_t>(n_todo, local_windows * size);
+      const double eta = el / static_cast<double>(local_windows) *
+                         static_cast<double>(mine_windows - local_windows);
       std::fprintf(stderr,
                    "evaluate: window %lld/%lld done (world est.), %.0f window tokens/s (world "
                    "est., %zu configs each), ETA %s\n",
@@ -509,12 +544,30 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
   summary["seq_len"] = seq_len;
   summary["scored_tokens"] = figs[0].scored_tokens;
   summary["results"] = nlohmann::json::array();
+  // Per-window NLL per label in window order: the paired bootstrap's input.
+  std::map<std::string, std::vector<double>> nll_of;
+  std::vector<int64_t> scored_of(static_cast<size_t>(n_windows), 0);
+  for (const auto& l : labels) nll_of[l].assign(static_cast<size_t>(n_windows), 0.0);
+  for (const WindowRecord& r : all) {
+    nll_of[r.label][static_cast<size_t>(r.window)] = r.nll_sum;
+    if (r.label == WindowEvaluator::kBaseline) scored_of[static_cast<size_t>(r.window)] = r.scored;
+  }
+  const BootstrapSpec boot;
+  summary["bootstrap"] = {{"unit", "window"},
+                          {"paired_with", WindowEvaluator::kBaseline},
+                          {"resamples", boot.resamples},
+                          {"seed", boot.seed},
+                          {"level", boot.level},
+                          {"statistic", "exp((sum nll_cfg - sum nll_full) / sum scored) - 1"}};
   for (size_t i = 0; i < figs.size(); ++i) {
     const CacheConfig& c = evaluator->configs()[i];
     nlohmann::json r = {{"label", figs[i].label},
                         {"method", kv_method_name(c.method)},
                         {"params", cache_config_params(c, dtype)}};
     r.update(figures_to_json(figs[i]));
+    const Interval ci = paired_bootstrap_ci(nll_of[WindowEvaluator::kBaseline],
+                                            nll_of[figs[i].label], scored_of, boot);
+    r["rel_ppl_change_ci95"] = {ci.lo, ci.hi};
     summary["results"].push_back(r);
   }
   result.summary = summary;
