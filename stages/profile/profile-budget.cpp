@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
 #include "core/compress/layer-decompose.h"
 #include "core/compress/rank-budget.h"
@@ -19,6 +21,8 @@
 #include "core/kv/kv-profile.h"
 #include "core/kv/quant-rows.h"
 #include "core/util/error.h"
+#include "core/util/json-util.h"
+#include "core/util/sha256.h"
 
 namespace kvsvd {
 namespace {
@@ -103,11 +107,45 @@ nlohmann::json apply_rank_budget(std::vector<LayerProfile>& layers, const LlamaM
   std::vector<int64_t> bytes_at;
   for (int64_t r : grid) bytes_at.push_back(row_bytes(r, spec, model.dtype()));
 
-  // Slots in order (layer, head, keys then values); each cut alone, the rest at full rank.
-  std::vector<SlotCurve> slots;
-  const auto t0 = std::chrono::steady_clock::now();
+  // What the curves depend on: the bases, the windows, the grid, the dtype (a reused curves file
+  // must match all of them).
+  std::string key;
+  {
+    std::vector<float> blob;
+    for (const LayerProfile& p : layers) {
+      blob.insert(blob.end(), p.key_basis.begin(), p.key_basis.end());
+      blob.insert(blob.end(), p.value_basis.begin(), p.value_basis.end());
+    }
+    for (const auto& w : windows) blob.insert(blob.end(), w.begin(), w.end());
+    for (int64_t r : grid) blob.push_back(static_cast<float>(r));
+    blob.push_back(static_cast<float>(model.dtype() == at::kFloat ? 32 : 16));
+    key = sha256_hex(std::string(reinterpret_cast<const char*>(blob.data()),
+                                 blob.size() * sizeof(float)));
+  }
+  std::vector<SlotCurve> slots, measured;
   const int64_t n_slots = L * Hkv * 2;
-  for (int64_t l = 0; l < L; ++l)
+  if (!o.budget_curves.empty() && std::filesystem::exists(o.budget_curves)) {
+    const nlohmann::json j = load_json_file(o.budget_curves);
+    KVSVD_CHECK(j.value("key", "") == key, "--budget-curves ", o.budget_curves,
+                ": measured for other bases, windows or dtype (key ", j.value("key", ""),
+                ", these inputs have ", key, "); delete it to measure again");
+    for (const auto& c : j.at("curves")) {
+      SlotCurve s;
+      s.name = c.at("slot").get<std::string>();
+      s.ranks = c.at("ranks").get<std::vector<int64_t>>();
+      s.loss = c.at("kl").get<std::vector<double>>();
+      s.bytes = bytes_at;
+      KVSVD_CHECK(s.ranks == grid && s.loss.size() == grid.size(), "--budget-curves ",
+                  o.budget_curves, ": slot ", s.name, " has another rank grid");
+      slots.push_back(std::move(s));
+    }
+    KVSVD_CHECK(static_cast<int64_t>(slots.size()) == n_slots, "--budget-curves ",
+                o.budget_curves, ": ", slots.size(), " slots, expected ", n_slots);
+    if (progress) std::fprintf(stderr, "profile: budget losses read from %s\n", o.budget_curves.c_str());
+  }
+  // Slots in order (layer, head, keys then values); each cut alone, the rest at full rank.
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t l = 0; l < L && slots.empty(); ++l)
     for (int64_t h = 0; h < Hkv; ++h)
       for (int side = 0; side < 2; ++side) {
         SlotCurve c;
@@ -128,14 +166,24 @@ nlohmann::json apply_rank_budget(std::vector<LayerProfile>& layers, const LlamaM
           score_windows(model, cache, windows, &logits);
           c.loss.push_back(mean_kl(full_logits, logits));
         }
-        slots.push_back(std::move(c));
+        measured.push_back(std::move(c));
         if (progress) {
           const double el =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           std::fprintf(stderr, "profile: budget losses %zu/%lld slots measured, %.1f s\n",
-                       slots.size(), static_cast<long long>(n_slots), el);
+                       measured.size(), static_cast<long long>(n_slots), el);
         }
       }
+  if (slots.empty()) {
+    slots = std::move(measured);
+    if (!o.budget_curves.empty()) {
+      nlohmann::json j = {{"key", key}, {"curves", nlohmann::json::array()}};
+      for (const auto& c : slots) j["curves"].push_back({{"slot", c.name}, {"ranks", c.ranks}, {"kl", c.loss}});
+      std::ofstream f(o.budget_curves);
+      f << j.dump(1) << "\n";
+      KVSVD_CHECK(f.good(), "--budget-curves ", o.budget_curves, ": cannot write");
+    }
+  }
 
   const int64_t budget = budget_bytes_per_token(o, cfg);
   const BudgetAllocation a = allocate_budget(

@@ -120,6 +120,10 @@ const std::vector<ProfileOptionSpec>& profile_option_table() {
               &O::budget_group, 1),
       integer("budget_windows", "calibration windows the budget's losses are measured on",
               &O::budget_windows, 1),
+      str("budget_curves",
+          "rank budget: JSON file of the measured loss curves; read when it exists (it must come "
+          "from the same model, bases and windows: checked by a key), else written, so several "
+          "budgets share one measurement", &O::budget_curves),
       boolean("resume", "continue OUT.partial of an interrupted run (same model and config)",
               &O::resume),
       boolean("overwrite", "replace an existing store at OUT", &O::overwrite),

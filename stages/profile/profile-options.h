@@ -38,6 +38,8 @@ struct ProfileOptions {
   int64_t budget_bits = 16;      // storage the budget counts: 16 | 8 | 4 | 2 (--kv-bits of evaluate)
   int64_t budget_group = 32;     // quantization group the budget counts (8/4/2 bits)
   int64_t budget_windows = 4;    // calibration windows (the first ones) the losses are measured on
+  std::string budget_curves;     // JSON of the measured loss curves: read when it exists (same
+                                 //   model, store and windows), else written after measuring
   // Run.
   bool resume = false;
   bool overwrite = false;
