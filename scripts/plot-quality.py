@@ -54,7 +54,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("table")
     ap.add_argument("out")
-    ap.add_argument("--ymax", type=float, default=20.0)
+    ap.add_argument("--ymax", type=float, default=25.0)
     ap.add_argument("--fp16-bytes", type=float, default=3072.0,
                     help="KV bytes per token of an fp16 full cache (bundled model: 6*2*2*64*2)")
     a = ap.parse_args()
@@ -107,7 +107,7 @@ def main():
                     f"triangles: clipped at {a.ymax:g}%)\"\n")
             f.write("set logscale x 2\nset xlabel 'KV memory reduction vs an fp16 cache (x, log scale)'\n")
             f.write("set ylabel 'relative perplexity change vs full (%), 95% bootstrap interval'\n")
-            f.write(f"set yrange [-1:{a.ymax * 1.05:g}]\nset xrange [1.5:40]\nset grid\nset key top left\n")
+            f.write(f"set yrange [-1:{a.ymax * 1.05:g}]\nset xrange [1:40]\nset grid\nset key bottom right\n")
             f.write("set arrow from 4, graph 0 to 4, graph 1 nohead dt 3 lc rgb '#999999'\n")
             f.write("set arrow from 8, graph 0 to 8, graph 1 nohead dt 3 lc rgb '#999999'\n")
             f.write("set arrow from 16, graph 0 to 16, graph 1 nohead dt 3 lc rgb '#999999'\n")
