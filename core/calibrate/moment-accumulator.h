@@ -52,8 +52,9 @@ class MomentAccumulator {
 inline constexpr int64_t kWindowsPerChunk = 8;
 int64_t calibration_chunks(int64_t windows);  // ceil(windows / kWindowsPerChunk)
 
-// The moments of chunk `chunk` (windows [chunk*kWindowsPerChunk, ...) of `windows`), summed in
-// window order on the model's device, returned on the CPU.
+// The moments of chunk `chunk` (windows [chunk*kWindowsPerChunk, ...) of `windows`), summed on
+// the model's device, returned on the CPU. Consecutive windows of equal length go through the
+// model as one batch.
 KvMoments chunk_moments(LlamaModel& model, const std::vector<std::vector<int32_t>>& windows,
                         int64_t chunk, KeySpace key_space);
 

@@ -95,4 +95,37 @@ HeadBasis moment_head_basis(const at::Tensor& moment) {
   return hb;
 }
 
+HeadBasis weighted_head_basis(const at::Tensor& moment, const at::Tensor& weight_gram) {
+  const int64_t d = moment.size(0);
+  KVSVD_CHECK(moment.dim() == 2 && moment.size(1) == d && weight_gram.sizes() == moment.sizes(),
+              "weighted_head_basis: expected two [d, d] matrices, got ", moment.sizes(), " and ",
+              weight_gram.sizes());
+  at::Tensor sigma = cpu_double(moment), m = cpu_double(weight_gram);
+  check_finite(sigma, "second-moment matrix");
+  check_finite(m, "output weight Gram matrix");
+  sigma = 0.5 * (sigma + sigma.t());
+  m = (0.5 * (m + m.t())).contiguous();
+  // L = M^{1/2} and its pseudo-inverse, from one eigensolve of M.
+  auto em = at::linalg_eigh(m, "L");
+  const at::Tensor lam = std::get<0>(em).clamp_min(0.0);
+  const at::Tensor q = std::get<1>(em);
+  const double cut = lam.max().item<double>() * 1e-12;
+  const at::Tensor root = lam.sqrt();
+  const at::Tensor inv_root = at::where(lam > cut, 1.0 / root.clamp_min(1e-300), at::zeros_like(root));
+  const at::Tensor l = at::matmul(q * root.unsqueeze(0), q.t());
+  const at::Tensor l_pinv = at::matmul(q * inv_root.unsqueeze(0), q.t());
+  at::Tensor c = at::matmul(at::matmul(l, sigma), l);
+  c = (0.5 * (c + c.t())).contiguous();
+  auto ec = at::linalg_eigh(c, "L");
+  const at::Tensor lam_c = std::get<0>(ec).flip({0}).contiguous();
+  at::Tensor u = std::get<1>(ec).flip({1}).contiguous();
+  normalise_signs(u);
+  HeadBasis hb;
+  hb.basis = at::matmul(l, u).contiguous();       // A
+  hb.decode = at::matmul(l_pinv, u).contiguous(); // B
+  hb.spectrum = lam_c;
+  hb.energies = to_vector(lam_c.clamp_min(0.0));
+  return hb;
+}
+
 }  // namespace kvsvd

@@ -12,6 +12,9 @@ namespace kvsvd {
 // a GPU profile of the same weights may differ in the last bits.
 struct HeadBasis {
   at::Tensor basis;              // [d, d] float64 CPU: orthonormal columns, descending energy
+                                 //   (the encoder A of an output-aware pair: not orthonormal)
+  at::Tensor decode;             // [d, d] the decoder B of an output-aware pair (v̂ = B Aᵀ v);
+                                 //   undefined when it equals `basis`
   at::Tensor spectrum;           // [d] float64 CPU: singular values or eigenvalues, descending
   std::vector<double> energies;  // [d] per-direction energy: s_i² (SVD) or max(λ_i, 0) (eigh)
 };
@@ -30,5 +33,12 @@ std::vector<HeadBasis> weight_head_bases(const at::Tensor& w);
 
 // Eigenvectors of a symmetric positive semi-definite moment: [d, d] (Σ x xᵀ / tokens).
 HeadBasis moment_head_basis(const at::Tensor& moment);
+
+// The rank-nested pair (A, B) minimising E‖L (v − B Aᵀ v)‖² with L = M^{1/2}, M = WᵀW (for values,
+// W = the o_proj columns of the query heads reading the KV head, M = Σ_i W_O,iᵀ W_O,i), and
+// Σ = E[v vᵀ] = `moment` [d, d]: with C = L Σ L = U Λ Uᵀ (descending), A = L U and B = L⁺ U
+// (pseudo-inverse: directions W cannot see are never decoded). The first r columns are the
+// rank-r optimum, whose objective is Σ_{i>r} λ_i: `spectrum` and `energies` hold λ.
+HeadBasis weighted_head_basis(const at::Tensor& moment, const at::Tensor& weight_gram);
 
 }  // namespace kvsvd

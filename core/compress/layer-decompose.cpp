@@ -51,11 +51,23 @@ Side decompose_side(const AttentionShape& s,
     for (const HeadBasis& hb : side.heads) side.curves.push_back(energy_curve(hb.energies));
     return side;
   }
+  const int64_t G = s.num_heads / s.num_kv_heads;
   for (int64_t h = 0; h < s.num_kv_heads; ++h) {
     HeadBasis hb;
-    {
-      const at::Tensor& m = keys ? in.key_moment : in.value_moment;
-      hb = moment_head_basis(m[h].to(at::kDouble) / static_cast<double>(in.tokens));
+    const at::Tensor& m = keys ? in.key_moment : in.value_moment;
+    const at::Tensor sigma = m[h].to(at::kDouble) / static_cast<double>(in.tokens);
+    if (!keys && spec.method == ProfileMethod::OutputAware) {
+      // M = Σ_i W_O,iᵀ W_O,i over the query heads i of this KV head: [d, d].
+      const at::Tensor wo = in.wo.to(at::Device(at::kCPU), at::kDouble)
+                                .narrow(1, h * G * d, G * d);  // [hidden, G*d]
+      at::Tensor gram = at::zeros({d, d}, at::kDouble);
+      for (int64_t i = 0; i < G; ++i) {
+        const at::Tensor w = wo.narrow(1, i * d, d);
+        gram += at::matmul(w.t(), w);
+      }
+      hb = weighted_head_basis(sigma, gram);
+    } else {
+      hb = moment_head_basis(sigma);
     }
     side.curves.push_back(energy_curve(hb.energies));
     side.heads.push_back(std::move(hb));
@@ -68,6 +80,9 @@ Side decompose_side(const AttentionShape& s,
 CompressSpec resolve_compress_spec(const CompressSpec& spec, const AttentionShape& shape) {
   check_shape(shape);
   CompressSpec r = spec;
+  KVSVD_CHECK(r.method != ProfileMethod::OutputAware || r.store_fused,
+              "--method output_aware needs --store-fused: its values decode through W_O·B, which "
+              "only the stored fused matrices carry");
   KVSVD_CHECK(!(r.method == ProfileMethod::WeightSvd && r.key_space == KeySpace::PostRope),
               "--key-space post_rope needs --method activation_pca: weight_svd bases come from "
               "W_K, which describes keys before RoPE");
@@ -126,7 +141,7 @@ LayerProfile decompose_layer(int64_t layer, const AttentionShape& s, const Compr
                                          vs.heads[h].spectrum.data_ptr<double>() + d));
     append_doubles(p.key_energy, ks.curves[h]);
     append_doubles(p.value_energy, vs.curves[h]);
-    if (spec.method == ProfileMethod::ActivationPca) {
+    if (spec.method != ProfileMethod::WeightSvd) {
       p.key_error.push_back(
           static_cast<float>(tail_error(ks.heads[h].energies, p.key_head_rank[h])));
       p.value_error.push_back(
@@ -137,7 +152,10 @@ LayerProfile decompose_layer(int64_t layer, const AttentionShape& s, const Compr
   if (spec.store_fused) {
     // Fused in float64 from the float64 bases, rounded once to float32 at the end,
     std::vector<at::Tensor> pv;
-    for (int64_t h = 0; h < n_kv; ++h) pv.push_back(vs.heads[h].basis.narrow(1, 0, p.value_rank));
+    for (int64_t h = 0; h < n_kv; ++h) {  // the decoder: B for output-aware pairs, else the basis
+      const HeadBasis& hb = vs.heads[h];
+      pv.push_back((hb.decode.defined() ? hb.decode : hb.basis).narrow(1, 0, p.value_rank));
+    }
     const at::Tensor basis = at::stack(pv);  // [Hkv, d, r_v]
     // On W_O's device (a float64 GEMM of hidden x Hq*d by the bases: seconds on the CPU at 8B).
     const at::Tensor wo = in.wo.to(at::kDouble);

@@ -37,6 +37,9 @@ const std::vector<NamedChoice>& profile_method_table() {
   static const std::vector<NamedChoice> table = {
       {"weight_svd", "left singular vectors of each KV head's W_K / W_V rows (no data needed)"},
       {"activation_pca", "eigenvectors of per-head K / V second moments on calibration text"},
+      {"output_aware",
+       "activation_pca keys; values from the encoder/decoder pair minimising E|W_O,g (v - v^)|^2 "
+       "over the query heads reading the KV head (needs --store-fused)"},
   };
   return table;
 }

@@ -9,6 +9,7 @@ namespace kvsvd {
 enum class ProfileMethod {
   WeightSvd,      // left singular vectors of each head's W_K / W_V block (no data needed)
   ActivationPca,  // eigenvectors of the K / V second moments on calibration text
+  OutputAware,    // activation_pca keys; values minimising E‖W_O,g (v − v̂)‖² (needs fused W_O)
 };
 
 // Which keys the key basis describes.

@@ -5,6 +5,7 @@
 
 #include "core/compress/fused-output.h"
 #include "core/kv/full-cache.h"
+#include "core/kv/head-rank-cache.h"
 #include "core/kv/quant-cache.h"
 #include "core/kv/quant-spec.h"
 #include "core/kv/svd-cache.h"
@@ -33,6 +34,7 @@ std::string cache_config_label(const CacheConfig& c) {
     case KvMethod::Full:
       return "full";
     case KvMethod::Svd: {
+      if (c.head_ranks) return "svd/heads" + storage_suffix(c);
       std::string v;
       for (const auto& nr : c.value_ranks) v += cat(v.empty() ? "v" : "-", nr.rank);
       std::string label = cat("svd/k", c.key_rank, "/", v, "/", c.policy.spec());
@@ -75,7 +77,11 @@ nlohmann::json cache_config_params(const CacheConfig& c, at::ScalarType cache_dt
     p["residual"] = c.residual;
   }
   if (c.method == KvMethod::Svd) p["hadamard"] = c.hadamard;
-  if (c.method == KvMethod::Svd) {
+  if (c.method == KvMethod::Svd && c.head_ranks) {
+    p["head_ranks"] = true;
+    p["profile_method"] = c.profile_method;
+    p["key_space"] = key_space_name(c.key_space);
+  } else if (c.method == KvMethod::Svd) {
     p["key_rank"] = c.key_rank;
     for (const auto& nr : c.value_ranks) p["value_ranks"][nr.name] = nr.rank;
     p["policy"] = c.policy.spec();
@@ -129,6 +135,18 @@ std::unique_ptr<KvCache> make_cache(const CacheConfig& c, const LlamaConfig& cfg
       return std::make_unique<FullCache>(cfg, batch, capacity, dtype, device);
     case KvMethod::Svd: {
       KVSVD_CHECK(profile != nullptr, "--method svd needs a profile store (--store STORE.h5)");
+      if (c.head_ranks) {
+        KVSVD_CHECK(c.key_space == KeySpace::PreRope,
+                    "--head-ranks: per-head caches hold pre-RoPE key bases only");
+        // The evaluators fuse W_O into the profile once (with_fused_output); per-head caches
+        // read it from there (output-aware stores carry their own, not P_V-derived).
+        for (size_t l = 0; l < profile->layers.size(); ++l)
+          KVSVD_CHECK(profile->layers[l].fused_output.defined(), "--head-ranks: layer ", l,
+                      " of the profile has no fused output matrix (call with_fused_output first)");
+        return std::make_unique<HeadRankCache>(*profile, profile_head_ranks(*profile), cfg,
+                                               QuantSpec{c.kv_bits, c.quant_group}, batch, dtype,
+                                               device);
+      }
       SvdCacheOptions o;
       o.key_rank = c.key_rank;
       o.value_ranks = c.value_ranks;

@@ -29,6 +29,8 @@ struct CacheConfig {
   RankPolicy policy;
   KeySpace key_space = KeySpace::PreRope;
   std::string profile_method;  // the store's basis method, for results ("" when unknown)
+  bool head_ranks = false;     // svd: each (layer, KV head) at the store's own ranks
+                               //   (core/kv/head-rank-cache.h); key_rank / value_ranks unused
   // chunked
   ChunkedCacheOptions chunked;
   // Storage (svd, chunked, quant): --kv-bits (0: the cache dtype; quant needs 16|8|4|2),
@@ -40,7 +42,7 @@ struct CacheConfig {
 };
 
 // Unique per distinct configuration: "full", "svd/k16/v16-32-64/position",
-// "chunked/c64/x4", "chunked/c64/e0.9/f0.25", "quant/4b/g32/r32"; svd and chunked with --kv-bits
+// "svd/heads" (per-head ranks), "chunked/c64/x4", "chunked/c64/e0.9/f0.25", "quant/4b/g32/r32"; svd and chunked with --kv-bits
 // add the storage: "svd/k16/v16-32-64/position/4b/g32/had", "chunked/c64/x4/16b".
 std::string cache_config_label(const CacheConfig& c);
 // The `params` object of a results[] entry (zeros for what the method does not use).

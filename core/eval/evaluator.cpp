@@ -59,78 +59,113 @@ int64_t WindowEvaluator::prompt_tokens_for(int64_t window_tokens) const {
 
 std::vector<WindowRecord> WindowEvaluator::evaluate(int64_t window,
                                                     const std::vector<int32_t>& ids) const {
-  const int64_t T = static_cast<int64_t>(ids.size());
-  KVSVD_CHECK(T >= 2, "window ", window, " has ", T, " tokens (at least 2 are needed to score one)");
+  return evaluate_batch(window, {ids})[0];
+}
+
+std::vector<std::vector<WindowRecord>> WindowEvaluator::evaluate_batch(
+    int64_t first, const std::vector<std::vector<int32_t>>& windows) const {
+  KVSVD_CHECK(!windows.empty(), "evaluate_batch: no windows");
+  const int64_t B = static_cast<int64_t>(windows.size());
+  const int64_t T = static_cast<int64_t>(windows[0].size());
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t Tb = static_cast<int64_t>(windows[b].size());
+    KVSVD_CHECK(Tb >= 2, "window ", first + b, " has ", Tb,
+                " tokens (at least 2 are needed to score one)");
+    KVSVD_CHECK(Tb == T, "window ", first + b, " has ", Tb, " tokens, window ", first, " has ", T,
+                " (a batch needs equal lengths)");
+  }
   const int64_t P = prompt_tokens_for(T);
   if (gen_.new_tokens > 0)
-    KVSVD_CHECK(P <= T, "--gen-prompt-tokens ", P, " is longer than window ", window, " (", T,
+    KVSVD_CHECK(P <= T, "--gen-prompt-tokens ", P, " is longer than window ", first, " (", T,
                 " tokens)");
-  const std::vector<int64_t> prompt(ids.begin(), ids.begin() + std::min(P, T));
   const KvProfile* profile = has_profile_ ? &profile_ : nullptr;
   const at::Device device = model_.device();
 
+  // Chunked caches with energy ranks pick one rank per chunk for the whole batch: those run
+  // one window at a time, so a window's figures never depend on its batch neighbours' data.
+  auto separable = [](const CacheConfig& c) {
+    return !(c.method == KvMethod::Chunked && c.chunked.energy_threshold > 0);
+  };
   auto run = [&](const CacheConfig& c, const std::string& label) {
-    Passes out;
-    WindowRecord& r = out.rec;
-    r.window = window;
-    r.label = label;
-    r.tokens = T;
+    std::vector<Passes> out(static_cast<size_t>(B));
     reset_peak_memory(device);
-    {
-      std::unique_ptr<KvCache> cache = make_cache(c, model_, profile, T);
+    const int64_t step = separable(c) ? B : 1;
+    for (int64_t first_b = 0; first_b < B; first_b += step) {
+      const std::vector<std::vector<int32_t>> part(windows.begin() + first_b,
+                                                   windows.begin() + first_b + step);
+      std::unique_ptr<KvCache> cache = make_cache(c, model_, profile, T, step);
       const auto t0 = Clock::now();
-      at::Tensor logits;
-      const WindowScore s = score_window(model_, *cache, ids, &logits);  // syncs (host NLL)
-      r.prefill_seconds = seconds_since(t0);
-      r.prefill_tokens = T;
-      r.scored = s.tokens;
-      r.nll_sum = s.nll_sum;
-      r.kv_bytes = cache->bytes();
-      r.kv_tokens = cache->length();
-      out.logits = logits[0];  // [T, V]
+      at::Tensor logits;  // [step, T, V]
+      const std::vector<WindowScore> s = score_windows(model_, *cache, part, &logits);
+      const double secs = seconds_since(t0);
+      // B equal per-sequence parts plus what they share: a record gets one part and the shared.
+      const int64_t shared = cache->shared_bytes(), own = cache->bytes() - shared;
+      KVSVD_CHECK(own % step == 0, "the ", cache->name(), " cache holds ", own,
+                  " per-sequence bytes for a batch of ", step, " windows (not a multiple)");
+      for (int64_t i = 0; i < step; ++i) {
+        const int64_t b = first_b + i;
+        WindowRecord& r = out[b].rec;
+        r.window = first + b;
+        r.label = label;
+        r.tokens = T;
+        r.prefill_seconds = secs / static_cast<double>(step);
+        r.prefill_tokens = T;
+        r.scored = s[i].tokens;
+        r.nll_sum = s[i].nll_sum;
+        r.kv_bytes = own / step + shared;
+        r.kv_tokens = cache->length();
+        out[b].logits = logits[i];  // [T, V]
+      }
     }
     if (gen_.new_tokens > 0) {
-      std::unique_ptr<KvCache> cache = make_cache(c, model_, profile, P + gen_.new_tokens);
-      GenerateStats st;
-      out.gen = generate(model_, *cache, prompt, gen_.new_tokens, SamplingConfig{}, {}, &st);
-      r.gen_new = static_cast<int64_t>(out.gen.size());
-      r.decode_tokens = std::max<int64_t>(0, st.new_tokens - 1);  // the first comes from prefill
-      r.decode_seconds = st.decode_seconds;
+      for (int64_t b = 0; b < B; ++b) {
+        const std::vector<int64_t> prompt(windows[b].begin(), windows[b].begin() + P);
+        std::unique_ptr<KvCache> cache = make_cache(c, model_, profile, P + gen_.new_tokens);
+        GenerateStats st;
+        WindowRecord& r = out[b].rec;
+        out[b].gen = generate(model_, *cache, prompt, gen_.new_tokens, SamplingConfig{}, {}, &st);
+        r.gen_new = static_cast<int64_t>(out[b].gen.size());
+        r.decode_tokens = std::max<int64_t>(0, st.new_tokens - 1);  // the first comes from prefill
+        r.decode_seconds = st.decode_seconds;
+      }
     }
-    r.peak_memory_bytes = peak_memory_bytes(device);
+    const int64_t peak = peak_memory_bytes(device);
+    for (auto& p : out) p.rec.peak_memory_bytes = peak;
     return out;
   };
 
-  std::vector<WindowRecord> records;
-  Passes full = run(configs_[0], labels_[0]);
-  {
+  std::vector<std::vector<WindowRecord>> records(static_cast<size_t>(B));
+  std::vector<Passes> full = run(configs_[0], labels_[0]);
+  for (int64_t b = 0; b < B; ++b) {
     // The baseline against itself: exact by definition, no need to compute it.
-    WindowRecord& r = full.rec;
+    WindowRecord& r = full[b].rec;
     r.kl_positions = T;
     r.kl_sum = 0;
     r.top1_agree = T;
     if (r.gen_new > 0) {
-      const SequenceAgreement a = compare_sequences(full.gen, full.gen);
+      const SequenceAgreement a = compare_sequences(full[b].gen, full[b].gen);
       r.gen_prefix_match = a.prefix_match;
       r.gen_token_agreement = a.token_agreement;
       r.gen_rouge_l = a.rouge_l;
     }
-    records.push_back(r);
+    records[b].push_back(r);
   }
   for (size_t i = 1; i < configs_.size(); ++i) {
-    Passes p = run(configs_[i], labels_[i]);
-    WindowRecord& r = p.rec;
-    const LogitAgreement la = compare_logits(full.logits, p.logits);
-    r.kl_positions = la.positions;
-    r.kl_sum = la.kl_sum;
-    r.top1_agree = la.top1_agree;
-    if (r.gen_new > 0) {
-      const SequenceAgreement a = compare_sequences(full.gen, p.gen);
-      r.gen_prefix_match = a.prefix_match;
-      r.gen_token_agreement = a.token_agreement;
-      r.gen_rouge_l = a.rouge_l;
+    std::vector<Passes> p = run(configs_[i], labels_[i]);
+    for (int64_t b = 0; b < B; ++b) {
+      WindowRecord& r = p[b].rec;
+      const LogitAgreement la = compare_logits(full[b].logits, p[b].logits);
+      r.kl_positions = la.positions;
+      r.kl_sum = la.kl_sum;
+      r.top1_agree = la.top1_agree;
+      if (r.gen_new > 0) {
+        const SequenceAgreement a = compare_sequences(full[b].gen, p[b].gen);
+        r.gen_prefix_match = a.prefix_match;
+        r.gen_token_agreement = a.token_agreement;
+        r.gen_rouge_l = a.rouge_l;
+      }
+      records[b].push_back(r);
     }
-    records.push_back(r);
   }
   return records;
 }

@@ -38,6 +38,16 @@ class WindowEvaluator {
   // ids: the window's tokens (>= 2; more than the generation prompt when generation is on).
   std::vector<WindowRecord> evaluate(int64_t window, const std::vector<int32_t>& ids) const;
 
+  // Windows of equal length as one batch per configuration (one prefill of [B, T] each); the
+  // windows' global indices are first, first+1, ... Returns, per window, one record per label.
+  // A record's kv_bytes is one sequence's part of the batch cache plus what sequences share
+  // (KvCache::shared_bytes), its prefill time the batch's / B. Energy-ranked chunked caches, whose
+  // ranks would depend on the whole batch, run one window at a time.
+  // The numbers depend on the batch's composition (batched GEMMs round differently), so callers
+  // fix the grouping by window index, never by rank count.
+  std::vector<std::vector<WindowRecord>> evaluate_batch(
+      int64_t first, const std::vector<std::vector<int32_t>>& windows) const;
+
   // The generation prompt length used for a window of `window_tokens` tokens.
   int64_t prompt_tokens_for(int64_t window_tokens) const;
 

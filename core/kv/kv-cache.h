@@ -33,6 +33,9 @@ class KvCache {
   // Bytes of tensor storage the cache really holds, per layer (sum = total).
   virtual std::vector<int64_t> layer_bytes() const = 0;
   int64_t bytes() const;
+  // Of bytes(), what every sequence of a batch shares (the svd cache's position index); the
+  // rest is B equal per-sequence parts.
+  virtual int64_t shared_bytes() const { return 0; }
   virtual void reset() = 0;
   virtual std::string name() const = 0;
 };

@@ -50,6 +50,20 @@ KvProfile make_kv_profile(const std::vector<LayerProfile>& layers, const LlamaCo
                            .to(device, dtype)
                            .clone();  // own the memory: from_blob borrows the vector's
     }
+    // Per-head ranks (every store has them; fixed-rank stores repeat the layer's rank).
+    KVSVD_CHECK(static_cast<int64_t>(p.key_head_rank.size()) == p.n_kv &&
+                    static_cast<int64_t>(p.value_head_rank.size()) == p.n_kv,
+                "profile layer ", l, ": key_head_rank / value_head_rank hold ",
+                p.key_head_rank.size(), " / ", p.value_head_rank.size(), " entries, expected n_kv = ",
+                p.n_kv);
+    for (int64_t h = 0; h < p.n_kv; ++h) {
+      KVSVD_CHECK(p.key_head_rank[h] >= 1 && p.key_head_rank[h] <= p.key_rank &&
+                      p.value_head_rank[h] >= 1 && p.value_head_rank[h] <= p.value_rank,
+                  "profile layer ", l, " head ", h, ": ranks ", p.key_head_rank[h], " / ",
+                  p.value_head_rank[h], " outside [1, ", p.key_rank, "] / [1, ", p.value_rank, "]");
+      t.key_head_rank.push_back(p.key_head_rank[h]);
+      t.value_head_rank.push_back(p.value_head_rank[h]);
+    }
     out.layers.push_back(std::move(t));
   }
   return out;

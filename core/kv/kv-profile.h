@@ -15,6 +15,8 @@ struct KvLayerProfile {
   at::Tensor value_basis;   // [Hkv, d, value_rank] nested: first r columns = rank-r basis
   at::Tensor fused_output;  // [Hq, hidden, value_rank] W_O[:, i] · P_V(g(i)), or undefined when
                             //   the store holds none (the cache then fuses from the model's W_O)
+  std::vector<int64_t> key_head_rank;    // [Hkv] the rank allocated to each head (<= key_rank)
+  std::vector<int64_t> value_head_rank;  // [Hkv] (<= value_rank); what --head-ranks caches use
 };
 
 struct KvProfile {

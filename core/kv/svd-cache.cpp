@@ -318,6 +318,13 @@ std::vector<int64_t> SvdCache::layer_bytes() const {
   return out;
 }
 
+int64_t SvdCache::shared_bytes() const {
+  int64_t b = 0;
+  for (const Layer& L : layers_)
+    for (const Group& g : L.groups) b += storage_bytes(g.positions);
+  return b;
+}
+
 int64_t SvdCache::weights_bytes() const {
   int64_t b = 0;
   for (const Layer& L : layers_) {

@@ -48,6 +48,7 @@ class SvdCache : public KvCache {
   // Coefficients (keys [B,Hkv,cap,r_k], value groups [B,Hkv,cap_g,r]) + position index tensors,
   // as allocated (growth reserves up to 2x; shrink_to_fit() trims to what is used).
   std::vector<int64_t> layer_bytes() const override;
+  int64_t shared_bytes() const override;  // the position index tensors of the rank groups
   void reset() override;
   std::string name() const override { return "svd"; }
 

@@ -87,6 +87,17 @@ std::vector<CacheConfig> build_configs(const EvaluateOptions& o, const StoreInfo
                     ": the store ", store->path, " holds bases of ", store->key_space, " keys");
         space = asked;
       }
+      if (o.head_ranks) {  // one configuration: every head at the store's own ranks
+        KVSVD_CHECK(space == KeySpace::PreRope, "--head-ranks: the store ", store->path,
+                    " holds post-RoPE key bases; per-head caches take pre-RoPE bases only");
+        CacheConfig c;
+        c.method = KvMethod::Svd;
+        c.head_ranks = true;
+        c.key_space = space;
+        c.profile_method = store->profile_method;
+        out.push_back(c);
+        continue;
+      }
       for (int64_t kr : o.key_ranks) {
         const int64_t k = kr == 0 ? p.key_rank : kr;
         KVSVD_CHECK(k >= 1 && k <= p.key_rank, "--key-rank ", kr, ": not in the store ",
@@ -139,7 +150,8 @@ std::vector<CacheConfig> build_configs(const EvaluateOptions& o, const StoreInfo
     for (CacheConfig c : out) {
       c.kv_bits = bits;
       c.quant_group = o.quant_group;
-      c.hadamard = o.hadamard && c.method == KvMethod::Svd && QuantSpec{bits, 1}.quantized();
+      c.hadamard = o.hadamard && c.method == KvMethod::Svd && !c.head_ranks &&
+                   QuantSpec{bits, 1}.quantized();
       stored.push_back(c);
     }
   for (const auto& name : o.methods) {

@@ -26,6 +26,7 @@ void to_json(nlohmann::json& j, const EvalProvenance& p) {
 void to_json(nlohmann::json& j, const EvalResult& r) {
   j = {{"label", r.label}, {"method", r.method}, {"params", r.params}};
   j.update(figures_to_json(r.figures));
+  j["rel_ppl_change_ci95"] = {r.rel_ppl_change_ci95.lo, r.rel_ppl_change_ci95.hi};
 }
 
 void to_json(nlohmann::json& j, const EvalSummary& s) {
@@ -35,6 +36,13 @@ void to_json(nlohmann::json& j, const EvalSummary& s) {
        {"windows", s.windows},
        {"seq_len", s.seq_len},
        {"scored_tokens", s.scored_tokens},
+       {"bootstrap",
+        {{"unit", "window"},
+         {"paired_with", "full"},
+         {"resamples", s.bootstrap.resamples},
+         {"seed", s.bootstrap.seed},
+         {"level", s.bootstrap.level},
+         {"statistic", "exp((sum nll_cfg - sum nll_full) / sum scored) - 1"}}},
        {"results", s.results}};
 }
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/eval/paired-bootstrap.h"
 #include "core/eval/run-record.h"
 
 namespace kvsvd {
@@ -39,6 +40,7 @@ struct EvalResult {
   std::string method;
   nlohmann::json params;  // cache_config_params
   ConfigFigures figures;
+  Interval rel_ppl_change_ci95;  // paired bootstrap over windows against the full baseline
 };
 
 struct EvalSummary {
@@ -46,6 +48,7 @@ struct EvalSummary {
   int64_t windows = 0;
   int64_t seq_len = 0;  // 0: windows of different lengths
   int64_t scored_tokens = 0;
+  BootstrapSpec bootstrap;  // how rel_ppl_change_ci95 was drawn
   std::vector<EvalResult> results;  // the full baseline first
 };
 

@@ -98,12 +98,19 @@ void declare(OptionBinder<O>& b) {
   b.flag("--hadamard", &O::hadamard,
          "svd with --kv-bits 8|4|2: rotate the coefficient spaces by a fixed Hadamard matrix "
          "before quantizing (spreads outliers)");
+  b.flag("--head-ranks", &O::head_ranks,
+         "svd: each (layer, KV head) at the ranks the store allocated for it (a profile with "
+         "--kv-budget-bytes / --target-ratio); --key-rank / --value-ranks are then ignored");
   with_check(b.add("--seq-len", &O::seq_len, "tokens per window (0: each document/id array as it is)"),
              at_least(0));
   with_check(b.add("--stride", &O::stride, "window start-to-start distance (0: seq_len)"), at_least(0));
   with_check(b.add("--max-windows", &O::max_windows, "windows evaluated (0: all)"), at_least(0));
   b.flag("--pack", &O::pack,
          "join documents with EOS before cutting windows (--no-pack: windows within each document)");
+  with_check(b.add("--batch", &O::batch,
+                   "windows per batched prefill, grouped by window index (figures do not depend "
+                   "on the rank count; they may differ in the last bits between batch sizes)"),
+             at_least(1));
   with_check(b.add("--gen-tokens", &O::gen_tokens, "greedy tokens generated per window (0: none)"),
              at_least(0));
   with_check(b.add("--gen-prompt-tokens", &O::gen_prompt_tokens,

@@ -39,11 +39,15 @@ struct EvaluateOptions {
   int64_t quant_group = 32;
   int64_t residual = 32;               // quant: newest tokens kept exact
   bool hadamard = false;               // svd: rotate coefficients before quantizing
+  bool head_ranks = false;             // svd: the store's per-head ranks (budget profiles)
   // Windows.
   int64_t seq_len = 0;  // 0: every document (token-id array) is one window as it is
   int64_t stride = 0;   // 0: seq_len
   int64_t max_windows = 0;
   bool pack = true;
+  // Windows per batched prefill; batch g holds windows [g*batch, (g+1)*batch) whatever the rank
+  // count (ranks take whole batches), so the figures do not depend on it.
+  int64_t batch = 4;
   // Generation.
   int64_t gen_tokens = 0;
   int64_t gen_prompt_tokens = 0;  // 0: half the window

@@ -16,6 +16,7 @@
 #include "core/checkpoint/checkpoint.h"
 #include "core/checkpoint/fingerprint.h"
 #include "core/eval/evaluator.h"
+#include "core/eval/paired-bootstrap.h"
 #include "core/eval/run-record.h"
 #include "core/kv/methods.h"
 #include "core/model/aten-device.h"
@@ -176,6 +177,7 @@ RunFolder open_run_folder(const EvaluateOptions& o, const Inputs& in,
     key.labels = labels;
     key.gen_tokens = o.gen_tokens;
     key.gen_prompt_tokens = o.gen_prompt_tokens;
+    key.batch = o.batch;
     key.dtype = aten_dtype_name(dtype);
     key.device_kind = device.is_cuda() ? "cuda" : "cpu";
     f.run_key = evaluate_run_key(key);
@@ -198,18 +200,33 @@ RunFolder open_run_folder(const EvaluateOptions& o, const Inputs& in,
   return f;
 }
 
-// The windows not in `done` (both ascending).
-std::vector<int64_t> windows_to_do(int64_t n_windows, const std::vector<int64_t>& done) {
-  std::vector<int64_t> todo;
-  size_t j = 0;
-  for (int64_t w = 0; w < n_windows; ++w) {
-    if (j < done.size() && done[j] == w) {
-      ++j;
-      continue;
+// The batches left to do. Windows are grouped by index (batch w / o.batch), split further into
+// runs of equal length; ranks take whole batches, so every window is computed in the same company
+// for any rank count. A batch with any window missing is recomputed whole (its resumed records
+// are dropped from `folder`), so a resumed run holds the same numbers as an uninterrupted one.
+std::vector<std::vector<int64_t>> batches_to_do(const EvaluateOptions& o, const Inputs& in,
+                                                RunFolder& folder) {
+  const int64_t n_windows = static_cast<int64_t>(in.windows.size());
+  std::vector<std::vector<int64_t>> batches;
+  std::vector<char> have(static_cast<size_t>(n_windows), 0);
+  for (int64_t w : folder.done) have[static_cast<size_t>(w)] = 1;
+  for (int64_t g0 = 0; g0 < n_windows; g0 += o.batch) {
+    const int64_t g1 = std::min(n_windows, g0 + o.batch);
+    bool complete = true;
+    for (int64_t w = g0; w < g1; ++w) complete = complete && have[static_cast<size_t>(w)];
+    if (complete) continue;
+    for (int64_t w = g0; w < g1; ++w) {
+      have[static_cast<size_t>(w)] = 0;
+      folder.resumed.erase(w);  // rank 0 holds the records
+      const bool joins = w > g0 && in.windows[w - 1].size() == in.windows[w].size();
+      if (joins) batches.back().push_back(w);
+      else batches.push_back({w});
     }
-    todo.push_back(w);
   }
-  return todo;
+  folder.done.clear();
+  for (int64_t w = 0; w < n_windows; ++w)
+    if (have[static_cast<size_t>(w)]) folder.done.push_back(w);
+  return batches;
 }
 
 void print_plan(int64_t n_windows, size_t resumed, size_t todo, int size,
@@ -224,34 +241,42 @@ void print_plan(int64_t n_windows, size_t resumed, size_t todo, int size,
   std::fprintf(stderr, "\n");
 }
 
-// This rank's share of `todo`: each window evaluated, recorded under OUT/.partial, appended to
-// `records`. Returns false when `stop` was seen between windows.
+// This rank's share of the batches: each evaluated, its windows recorded under OUT/.partial and
+// appended to `records`. Returns false when `stop` was seen between batches.
 bool evaluate_my_windows(const EvaluateOptions& o, const Inputs& in, WindowEvaluator& evaluator,
-                         const std::vector<int64_t>& todo, const std::string& run_key,
-                         const Comm& comm, const volatile std::sig_atomic_t* stop,
-                         EvaluateResult& result, std::vector<WindowRecord>& records) {
+                         const std::vector<std::vector<int64_t>>& batches,
+                         const std::string& run_key, const Comm& comm,
+                         const volatile std::sig_atomic_t* stop, EvaluateResult& result,
+                         std::vector<WindowRecord>& records) {
   const int size = comm.size();
-  const Range mine = shard_range(static_cast<int64_t>(todo.size()), comm.rank(), size);
+  const Range mine = shard_range(static_cast<int64_t>(batches.size()), comm.rank(), size);
   const int64_t n_windows = static_cast<int64_t>(in.windows.size());
   const size_t n_configs = evaluator.labels().size();
+  int64_t n_todo = 0, mine_windows = 0;
+  for (const auto& b : batches) n_todo += static_cast<int64_t>(b.size());
+  for (int64_t i = mine.begin; i < mine.end; ++i)
+    mine_windows += static_cast<int64_t>(batches[i].size());
   const auto t_start = Clock::now();
-  int64_t tokens_done = 0;
+  int64_t tokens_done = 0, local_windows = 0;
   for (int64_t i = mine.begin; i < mine.end; ++i) {
     if (stop && *stop) return false;  // finished windows are already in OUT/.partial
-    const int64_t w = todo[i];
-    std::vector<WindowRecord> recs = evaluator.evaluate(w, in.windows[w]);
-    if (!o.out.empty()) write_partial_window(o.out, run_key, w, recs);
-    records.insert(records.end(), recs.begin(), recs.end());
-    ++result.windows_computed;
-    tokens_done += static_cast<int64_t>(in.windows[w].size());
+    const std::vector<int64_t>& batch = batches[i];
+    std::vector<TokenIds> ids;
+    for (int64_t w : batch) ids.push_back(in.windows[w]);
+    const std::vector<std::vector<WindowRecord>> recs = evaluator.evaluate_batch(batch[0], ids);
+    for (size_t b = 0; b < batch.size(); ++b) {
+      if (!o.out.empty()) write_partial_window(o.out, run_key, batch[b], recs[b]);
+      records.insert(records.end(), recs[b].begin(), recs[b].end());
+      ++result.windows_computed;
+      ++local_windows;
+      tokens_done += static_cast<int64_t>(in.windows[batch[b]].size());
+    }
     if (comm.is_root() && o.progress) {
       const double el = std::chrono::duration<double>(Clock::now() - t_start).count();
-      const int64_t local_done = i - mine.begin + 1;
-      // Rank 0's pace stands for every rank's (their shares differ by at most one window).
-      const int64_t world_done =
-          std::min<int64_t>(static_cast<int64_t>(todo.size()), local_done * size);
-      const double eta = el / static_cast<double>(local_done) *
-                         static_cast<double>(mine.size() - local_done);
+      // Rank 0's pace stands for every rank's (their shares differ by at most one batch).
+      const int64_t world_done = std::min<int64_t>(n_todo, local_windows * size);
+      const double eta = el / static_cast<double>(local_windows) *
+                         static_cast<double>(mine_windows - local_windows);
       std::fprintf(stderr,
                    "evaluate: window %lld/%lld done (world est.), %.0f window tokens/s (world "
                    "est., %zu configs each), ETA %s\n",
@@ -283,7 +308,8 @@ std::vector<WindowRecord> gather_records(const std::vector<WindowRecord>& mine,
 
 // summary.json from the reduced figures (rank 0).
 EvalSummary make_summary(const EvaluateOptions& o, const Inputs& in, const Loaded& ev,
-                         const std::vector<ConfigFigures>& figs, const Comm& comm,
+                         const std::vector<ConfigFigures>& figs,
+                         const std::vector<WindowRecord>& all, const Comm& comm,
                          const at::Device& device, at::ScalarType dtype) {
   EvalSummary s;
   EvalProvenance& p = s.provenance;
@@ -310,10 +336,22 @@ EvalSummary make_summary(const EvaluateOptions& o, const Inputs& in, const Loade
       if (static_cast<int64_t>(w.size()) != s.seq_len) s.seq_len = 0;  // ragged: no single length
   }
   s.scored_tokens = figs[0].scored_tokens;
+  // Per-window NLL per label in window order: the paired bootstrap's input.
+  const size_t n = in.windows.size();
+  std::map<std::string, std::vector<double>> nll_of;
+  std::vector<int64_t> scored_of(n, 0);
+  for (const ConfigFigures& f : figs) nll_of[f.label].assign(n, 0.0);
+  for (const WindowRecord& r : all) {
+    nll_of[r.label][static_cast<size_t>(r.window)] = r.nll_sum;
+    if (r.label == WindowEvaluator::kBaseline) scored_of[static_cast<size_t>(r.window)] = r.scored;
+  }
+  s.bootstrap = BootstrapSpec{};
   for (size_t i = 0; i < figs.size(); ++i) {
     const CacheConfig& c = ev.configs()[i];
-    s.results.push_back(EvalResult{figs[i].label, kv_method_name(c.method),
-                                   cache_config_params(c, dtype), figs[i]});
+    EvalResult r{figs[i].label, kv_method_name(c.method), cache_config_params(c, dtype), figs[i]};
+    r.rel_ppl_change_ci95 = paired_bootstrap_ci(nll_of[WindowEvaluator::kBaseline],
+                                                nll_of[figs[i].label], scored_of, s.bootstrap);
+    s.results.push_back(r);
   }
   return s;
 }
@@ -345,7 +383,9 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
   const std::vector<std::string>& labels = loaded.labels();
   RunFolder folder = open_run_folder(o, in, labels, comm, device, dtype);
   const int64_t n_windows = static_cast<int64_t>(in.windows.size());
-  const std::vector<int64_t> todo = windows_to_do(n_windows, folder.done);
+  const std::vector<std::vector<int64_t>> batches = batches_to_do(o, in, folder);
+  std::vector<int64_t> todo;  // the pipeline path takes the windows one by one
+  for (const auto& b : batches) todo.insert(todo.end(), b.begin(), b.end());
 
   EvaluateResult result;
   result.windows_resumed = static_cast<int64_t>(folder.done.size());
@@ -361,7 +401,7 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
       result.interrupted = true;
       return result;
     }
-  } else if (!evaluate_my_windows(o, in, *loaded.evaluator, todo, folder.run_key, comm, stop,
+  } else if (!evaluate_my_windows(o, in, *loaded.evaluator, batches, folder.run_key, comm, stop,
                                   result, records)) {
     result.interrupted = true;
     return result;
@@ -373,7 +413,7 @@ EvaluateResult run_evaluate_stage(const EvaluateOptions& o, const Comm& comm,
   for (int64_t w = 0; w < n_windows; ++w) indices[w] = w;
   const std::vector<ConfigFigures> figs =
       reduce_window_records(all, labels, indices, WindowEvaluator::kBaseline);
-  result.summary = make_summary(o, in, loaded, figs, comm, device, dtype);
+  result.summary = make_summary(o, in, loaded, figs, all, comm, device, dtype);
   result.windows_csv = window_records_csv(all, labels);
   if (!o.out.empty()) write_run_folder(o, result);
   return result;

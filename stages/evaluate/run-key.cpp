@@ -27,6 +27,7 @@ std::string evaluate_run_key(const RunKeyInputs& in) {
                               {"labels", in.labels},
                               {"gen_tokens", in.gen_tokens},
                               {"gen_prompt_tokens", in.gen_prompt_tokens},
+                              {"batch", in.batch},
                               {"dtype", in.dtype},
                               {"device", in.device_kind}};
   const std::string text = key.dump();

@@ -16,6 +16,7 @@ struct RunKeyInputs {
   std::vector<std::string> labels;     // the configurations, in evaluation order
   int64_t gen_tokens = 0;
   int64_t gen_prompt_tokens = 0;
+  int64_t batch = 1;                   // windows per batched prefill (--batch)
   std::string dtype;                   // "float32" | "bfloat16" | "float16"
   std::string device_kind;             // "cpu" | "cuda"
 };

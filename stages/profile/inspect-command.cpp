@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,9 @@ void print_header(const ProfileStoreReader& reader) {
 // Returns the number of layers that could not be read (printed as a row naming the error).
 int print_layers(const ProfileStoreReader& reader) {
   int unreadable = 0;
+  std::vector<std::string> per_head_k, per_head_v, per_head_lines;
+  int64_t coefficients = 0;
+  bool differ = false;
   const StoreHeader& h = reader.header();
   std::printf("\n%5s  %8s  %10s  %8s  %8s  %9s  %9s  %5s\n", "layer", "key_rank", "value_rank",
               "key_E", "value_E", "key_err", "value_err", "fused");
@@ -110,6 +114,24 @@ int print_layers(const ProfileStoreReader& reader) {
                 mean_energy_at(p.value_energy, p.value_head_rank, p.n_kv, p.head_dim),
                 mean_or_dash(p.key_error).c_str(), mean_or_dash(p.value_error).c_str(),
                 p.fused_output.empty() ? "no" : "yes");
+    // The allocation itself when heads differ (rank budgets, energy thresholds).
+    std::string k, v;
+    for (size_t h = 0; h < p.key_head_rank.size(); ++h) k += cat(h ? "," : "", p.key_head_rank[h]);
+    for (size_t h = 0; h < p.value_head_rank.size(); ++h)
+      v += cat(h ? "," : "", p.value_head_rank[h]);
+    coefficients += std::accumulate(p.key_head_rank.begin(), p.key_head_rank.end(), int64_t(0)) +
+                    std::accumulate(p.value_head_rank.begin(), p.value_head_rank.end(), int64_t(0));
+    differ = differ || rank_span(p.key_head_rank).find('-') != std::string::npos ||
+             rank_span(p.value_head_rank).find('-') != std::string::npos ||
+             (i > 0 && (k != per_head_k.back() || v != per_head_v.back()));
+    per_head_k.push_back(k);
+    per_head_v.push_back(v);
+    per_head_lines.push_back(cat("  layer ", i, ": keys ", k, "  values ", v, "\n"));
+  }
+  if (differ) {
+    std::printf("\nper-head ranks (KV head 0,1,...), %lld coefficients per token:\n",
+                static_cast<long long>(coefficients));
+    for (const auto& line : per_head_lines) std::printf("%s", line.c_str());
   }
   return unreadable;
 }

@@ -57,6 +57,27 @@ void declare(OptionBinder<O>& b) {
   with_check(b.add("--seq-len", &O::seq_len, "tokens per calibration window"), at_least(1));
   b.add("--tokenizer", &O::tokenizer,
         "tokenizer.json for text calibration data (default MODEL/tokenizer.json)");
+  with_check(b.add("--kv-budget-bytes", &O::kv_budget_bytes,
+                   "rank budget: KV bytes per token over all layers; each (layer, KV head) gets the "
+                   "key and value ranks that cost least measured loss (KL to the full model on "
+                   "calibration windows) per byte (0: no budget)"),
+             at_least(0));
+  b.add("--target-ratio", &O::target_ratio,
+        "rank budget as a reduction: fp16 full-cache KV bytes per token / this (0: none)");
+  with_check(b.add("--budget-bits", &O::budget_bits,
+                   "storage bits the budget counts per coefficient: 16 | 8 | 4 | 2 (evaluate "
+                   "with the same --kv-bits)"),
+             at_least(2));
+  with_check(b.add("--budget-group", &O::budget_group,
+                   "quantization group the budget counts for 8/4/2 bits"),
+             at_least(1));
+  with_check(b.add("--budget-windows", &O::budget_windows,
+                   "calibration windows the budget's losses are measured on"),
+             at_least(1));
+  b.add("--budget-curves", &O::budget_curves,
+        "rank budget: JSON file of the measured loss curves; read when it exists (it must come "
+        "from the same model, bases and windows: checked by a key), else written, so several "
+        "budgets share one measurement");
   b.flag("--resume", &O::resume, "continue OUT.partial of an interrupted run (same model and config)");
   b.flag("--overwrite", &O::overwrite, "replace an existing store at OUT");
   b.add("--device", &O::device, "cpu | cuda | cuda:N | auto (one GPU per MPI rank)");
@@ -89,7 +110,7 @@ void check_profile_options(const ProfileOptions& o) {
   KVSVD_CHECK(!o.out.empty(), "--out STORE.h5 is required");
   KVSVD_CHECK(!(o.resume && o.overwrite), "--resume and --overwrite exclude each other");
   const CompressSpec spec = compress_spec_of(o);
-  if (spec.method == ProfileMethod::ActivationPca) {
+  if (spec.method != ProfileMethod::WeightSvd) {
     KVSVD_CHECK(!o.calib_data.empty(),
                 "--method activation_pca needs calibration text: --calib-data FILE");
   }
@@ -106,7 +127,26 @@ void check_profile_options(const ProfileOptions& o) {
               "--energy-threshold ", o.energy_threshold, ": must lie in (0, 1] (0 disables it)");
   KVSVD_CHECK(o.min_rank_ratio >= 0 && o.min_rank_ratio <= 1, "--min-rank-ratio ",
               o.min_rank_ratio, ": must lie in [0, 1]");
+  KVSVD_CHECK(o.target_ratio >= 0, "--target-ratio ", o.target_ratio, ": must be >= 0");
+  KVSVD_CHECK(!(o.kv_budget_bytes > 0 && o.target_ratio > 0),
+              "--kv-budget-bytes and --target-ratio both size the budget: give one");
+  if (has_budget(o)) {
+    KVSVD_CHECK(o.budget_bits == 16 || o.budget_bits == 8 || o.budget_bits == 4 ||
+                    o.budget_bits == 2,
+                "--budget-bits ", o.budget_bits, ": expected 16, 8, 4 or 2");
+    KVSVD_CHECK(!o.calib_data.empty(), "a rank budget measures losses on calibration text: "
+                "--calib-data FILE");
+    KVSVD_CHECK(!spec.ranks.adaptive() && o.key_rank == 0 && o.value_ranks.empty(),
+                "a rank budget chooses every head's ranks: drop --key-rank / --value-ranks / "
+                "--energy-threshold");
+    KVSVD_CHECK(spec.key_space == KeySpace::PreRope,
+                "a rank budget needs --key-space pre_rope (per-head caches rebuild pre-RoPE keys)");
+    KVSVD_CHECK(!o.resume, "--resume is not supported with a rank budget (the allocation needs "
+                "every layer's bases at once); rerun with --overwrite");
+  }
 }
+
+bool has_budget(const ProfileOptions& o) { return o.kv_budget_bytes > 0 || o.target_ratio > 0; }
 
 CompressSpec compress_spec_of(const ProfileOptions& o) {
   CompressSpec s;

@@ -34,6 +34,15 @@ struct ProfileOptions {
   int64_t calib_tokens = 0;      // 0: every window of the file
   int64_t seq_len = 256;
   std::string tokenizer;         // "": MODEL/tokenizer.json
+  // Rank budget (stages/profile/profile-budget.h): per-(layer, KV head) key and value ranks
+  // allocated under a KV byte budget by measured loss. One of the two sizes the budget.
+  int64_t kv_budget_bytes = 0;   // KV bytes per token over all layers (0: none)
+  double target_ratio = 0;       // > 0: budget = fp16 full-cache bytes per token / ratio
+  int64_t budget_bits = 16;      // storage the budget counts: 16 | 8 | 4 | 2 (--kv-bits of evaluate)
+  int64_t budget_group = 32;     // quantization group the budget counts (8/4/2 bits)
+  int64_t budget_windows = 4;    // calibration windows (the first ones) the losses are measured on
+  std::string budget_curves;     // JSON of the measured loss curves: read when it exists (same
+                                 //   model, store and windows), else written after measuring
   // Run.
   bool resume = false;
   bool overwrite = false;
@@ -58,6 +67,8 @@ nlohmann::json profile_options_to_json(const ProfileOptions& o);
 
 // Checks across flags that need no model (errors name the flag).
 void check_profile_options(const ProfileOptions& o);
+// A rank budget is asked for (--kv-budget-bytes or --target-ratio).
+bool has_budget(const ProfileOptions& o);
 // The compression spec of the options (rank checks against head_dim happen in
 // resolve_compress_spec once the model's shape is known).
 CompressSpec compress_spec_of(const ProfileOptions& o);

@@ -26,6 +26,7 @@
 #include "mpi/rank-device.h"
 #include "mpi/broadcast-windows.h"
 #include "mpi/shard.h"
+#include "stages/profile/profile-budget.h"
 #include "stages/profile/profile-calibration.h"
 #include "stages/profile/profile-wire.h"
 
@@ -116,7 +117,16 @@ nlohmann::json profile_config_json(const ProfileOptions& o, const CompressSpec& 
                       {"used_tensors_fingerprint", used_fp},
                       {"decomposition", "float64 CPU (LAPACK via ATen), sign-normalised"},
                       {"config_file", o.config}};
-  if (spec.method == ProfileMethod::ActivationPca) {
+  if (has_budget(o))
+    j["budget"] = {{"kv_budget_bytes", o.kv_budget_bytes},
+                   {"target_ratio", o.target_ratio},
+                   {"bits", o.budget_bits},
+                   {"group", o.budget_group},
+                   {"windows", o.budget_windows},
+                   {"loss", "mean KL to the full model with one (layer, head, K|V) cut"},
+                   {"allocation", "greedy by KL removed per byte; ranks in key_head_rank / "
+                                  "value_head_rank"}};
+  if (spec.method != ProfileMethod::WeightSvd || has_budget(o)) {
     j["calibration"] = calib;
     j["dtype"] = aten_dtype_name(resolve_dtype(o.dtype));
     j["spectrum"] = "eigenvalues of the mean second moment (sum x x^T / tokens)";
@@ -216,10 +226,14 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
   shape.num_kv_heads = cfg.num_kv_heads;
   shape.head_dim = cfg.head_dim;
   shape.hidden = cfg.hidden_size;
-  const CompressSpec spec = resolve_compress_spec(compress_spec_of(o), shape);
+  CompressSpec spec = resolve_compress_spec(compress_spec_of(o), shape);
+  const bool budget = has_budget(o);
+  // A budget allocates from full-rank bases (trimmed to the largest rank it gives).
+  if (budget) spec.ranks.key_rank = cfg.head_dim;
+  if (budget) check_budget_fits(o, cfg);
   const std::vector<std::string> used = needed_tensors(cfg, spec);
   check_tensors_present(ckpt, used, spec);
-  const bool pca = spec.method == ProfileMethod::ActivationPca;
+  const bool pca = spec.method != ProfileMethod::WeightSvd;  // moments from calibration
   // weight_svd uses the device for the float64 Gram matrices of the weight blocks (the d x d
   // eigensolves run on the CPU): bases are bitwise the same for any rank count on one device
   // type; --device cpu keeps the whole computation on the CPU.
@@ -232,13 +246,13 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
   int64_t already = 0;
   if (root) {
     PhaseTimer pt{tm.load};
-    if (pca) calib = load_calibration(o, cfg);
+    if (pca || budget) calib = load_calibration(o, cfg);
     StoreHeader h;
     h.model_fingerprint = model_fingerprint(ckpt, ckpt.tensor_names());
     h.model_config = llama_config_to_json(cfg);
     h.profile_config =
         profile_config_json(o, spec, model_fingerprint(ckpt, used), calib.description).dump();
-    h.calibration_fingerprint = pca ? calib.fingerprint : "";
+    h.calibration_fingerprint = pca || budget ? calib.fingerprint : "";
     h.world_size = comm.size();
     h.device = device.str();
     h.num_layers = cfg.num_layers;
@@ -246,8 +260,9 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
     h.head_dim = cfg.head_dim;
     h.n_q = cfg.num_heads;
     h.hidden = cfg.hidden_size;
-    h.key_rank = spec.ranks.adaptive() ? 0 : spec.ranks.key_rank;  // 0: per-head (adaptive)
-    for (const auto& v : spec.ranks.value_ranks) {
+    // 0: per-head (adaptive or budget); a budget's ranks have no names.
+    h.key_rank = spec.ranks.adaptive() || budget ? 0 : spec.ranks.key_rank;
+    for (const auto& v : budget ? std::vector<NamedRank>{} : spec.ranks.value_ranks) {
       h.value_rank_names.push_back(v.name);
       h.value_rank_values.push_back(v.rank);
     }
@@ -296,12 +311,12 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
 
   // ---- activation_pca: every rank loads the model and runs its share of the windows ----
   KvMoments moments;
+  std::optional<LlamaModel> model;
+  if ((pca || budget) && !missing.empty()) {
+    PhaseTimer pt{tm.load};
+    model.emplace(LlamaModel::load(o.model, device, resolve_dtype(o.dtype)));
+  }
   if (pca && !missing.empty()) {
-    std::optional<LlamaModel> model;
-    {
-      PhaseTimer pt{tm.load};
-      model.emplace(LlamaModel::load(o.model, device, resolve_dtype(o.dtype)));
-    }
     PhaseTimer pt{tm.calibrate};
     broadcast_windows(comm, calib.windows);
     const auto t_cal = Clock::now();
@@ -338,6 +353,7 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
   }
   const int64_t rounds = (m + comm.size() - 1) / comm.size();
   int64_t written = 0;
+  std::vector<LayerProfile> held;  // rank 0 under a budget: every layer, written after allocation
   const auto t_layers = Clock::now();
   for (int64_t t = 0; t < rounds; ++t) {
     if (stop_requested()) {
@@ -396,7 +412,8 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
       PhaseTimer pt{tm.write};
       for (size_t r = 0; r < parts.size(); ++r) {
         for (const auto& p : deserialize_layer_profiles(parts[r], cat("rank ", r, " message"))) {
-          writer->write_layer(p);
+          if (budget) held.push_back(p);
+          else writer->write_layer(p);
           ++written;
         }
       }
@@ -404,6 +421,19 @@ ProfileRunResult run_profile(ProfileOptions o, const Comm& comm,
         std::fprintf(stderr, "%s\n", progress_line("layers", written, m, since(t_layers)).c_str());
       }
     }
+  }
+  if (root && budget) {
+    // Every layer's full-rank bases are here: measure the loss curves, allocate, then write.
+    PhaseTimer pt{tm.decompose};
+    std::sort(held.begin(), held.end(),
+              [](const LayerProfile& a, const LayerProfile& b) { return a.layer < b.layer; });
+    const nlohmann::json alloc = apply_rank_budget(held, *model, calib.windows, o, show);
+    if (show)
+      std::fprintf(stderr, "profile: budget %lld KV bytes/token (%lld-bit coefficients): allocated %lld\n",
+                   static_cast<long long>(alloc["budget_bytes_per_token"].get<int64_t>()),
+                   static_cast<long long>(o.budget_bits),
+                   static_cast<long long>(alloc["allocated_bytes_per_token"].get<int64_t>()));
+    for (const auto& p : held) writer->write_layer(p);
   }
   if (root) {
     PhaseTimer pt{tm.write};

@@ -155,6 +155,15 @@ std::vector<ReportRow> load_summary(const std::string& path) {
                 ": key 'delta_perplexity' (", row.delta_perplexity, ") implies a full-cache ",
                 "perplexity of ", full_ppl, " (< 1)");
     row.rel_ppl_increase = row.delta_perplexity / full_ppl;
+    row.loss_ci_lo = row.loss_ci_hi = std::numeric_limits<double>::quiet_NaN();
+    if (json_has(r, "rel_ppl_change_ci95")) {
+      const auto& ci = r["rel_ppl_change_ci95"];
+      KVSVD_CHECK(ci.is_array() && ci.size() == 2 && ci[0].is_number() && ci[1].is_number() &&
+                      ci[0].get<double>() <= ci[1].get<double>(),
+                  where, ": key 'rel_ppl_change_ci95' must be [lo, hi] with lo <= hi");
+      row.loss_ci_lo = ci[0].get<double>();
+      row.loss_ci_hi = ci[1].get<double>();
+    }
     row.kl_mean = optional_number(r, "kl_mean", where);
     row.top1_agreement = optional_number(r, "top1_agreement", where);
     row.gen_token_agreement = optional_number(r, "gen_token_agreement", where);

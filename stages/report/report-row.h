@@ -29,6 +29,7 @@ struct ReportRow {
   double delta_perplexity = 0;
   double rel_ppl_increase = 0;  // delta / (perplexity - delta): the quality loss vs full
   // Optional figures: NaN when the run did not record them.
+  double loss_ci_lo, loss_ci_hi;  // 95% paired-bootstrap interval of rel_ppl_increase
   double kl_mean, top1_agreement, gen_token_agreement, gen_prefix_match, prefill_tokens_per_s,
       decode_tokens_per_s;
   bool pareto = false;

@@ -56,6 +56,14 @@ std::string ranks_text(const ReportRow& r) {
 
 std::string pct(double x) { return fmt_fixed(100.0 * x, 2) + "%"; }
 
+// "[+0.81%, +1.20%]", or "-" when the run recorded no interval.
+std::string ci_text(const ReportRow& r) {
+  if (!std::isfinite(r.loss_ci_lo) || !std::isfinite(r.loss_ci_hi)) return "-";
+  auto sgn = [](double x) { return x >= 0 ? "+" : ""; };
+  return cat("[", sgn(r.loss_ci_lo), pct(r.loss_ci_lo), ", ", sgn(r.loss_ci_hi), pct(r.loss_ci_hi),
+             "]");
+}
+
 std::string describe(const ReportRow& r) {
   return cat("`", r.id(), "` (", r.method, ranks_text(r) == "-" ? "" : ", " + ranks_text(r),
              r.policy.empty() ? "" : ", policy " + r.policy, "): ", fmt_fixed(r.kv_bytes_per_token, 0),
@@ -111,7 +119,8 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
         "kv_bits,quant_group,residual,hadamard,"
         "kv_bytes_per_token,compression_ratio_vs_full,perplexity,delta_perplexity,"
         "rel_ppl_increase,kl_mean,top1_agreement,gen_token_agreement,gen_prefix_match,"
-        "prefill_tokens_per_s,decode_tokens_per_s,pareto,recommended,source\n";
+        "prefill_tokens_per_s,decode_tokens_per_s,pareto,recommended,source,"
+        "rel_ppl_ci95_lo,rel_ppl_ci95_hi\n";
     for (const auto& r : rows) {
       const std::vector<std::string> f = {
           r.group, r.run, r.label, r.method, r.key_rank, r.value_ranks, r.policy, r.profile_method,
@@ -120,7 +129,7 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
           fmt_full(r.perplexity), fmt_full(r.delta_perplexity), fmt_full(r.rel_ppl_increase), fmt_full(r.kl_mean),
           fmt_full(r.top1_agreement), fmt_full(r.gen_token_agreement), fmt_full(r.gen_prefix_match),
           fmt_full(r.prefill_tokens_per_s), fmt_full(r.decode_tokens_per_s), r.pareto ? "1" : "0",
-          r.recommended ? "1" : "0", r.source};
+          r.recommended ? "1" : "0", r.source, fmt_full(r.loss_ci_lo), fmt_full(r.loss_ci_hi)};
       for (size_t i = 0; i < f.size(); ++i) csv += (i ? "," : "") + csv_field(f[i]);
       csv += "\n";
     }
@@ -239,12 +248,14 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
   }
   md += "## Results\n\n";
   md += "`*` on the Pareto front (fewest KV bytes per token vs lowest perplexity, per group); "
-        "`R` recommended. Loss = relative perplexity increase over the full cache.\n\n";
+        "`R` recommended. Loss = relative perplexity increase over the full cache; its 95% "
+        "interval comes from a paired bootstrap over the windows (same windows, full against "
+        "the configuration).\n\n";
   for (const auto& rec : recs) {
     if (recs.size() > 1) md += "### " + rec.group + "\n\n";
     md += "| | run | label | method | ranks | policy | KV B/token | reduction | perplexity | "
-          "delta ppl | loss | KL | top-1 | gen agree | prefill tok/s | decode tok/s |\n";
-    md += "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+          "delta ppl | loss | loss 95% CI | KL | top-1 | gen agree | prefill tok/s | decode tok/s |\n";
+    md += "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const auto& r : rows) {
       if (r.group != rec.group) continue;
       const std::string mark = std::string(r.pareto ? "*" : "") + (r.recommended ? "R" : "");
@@ -252,7 +263,7 @@ ReportFiles write_report(const std::vector<ReportRow>& rows, const std::vector<R
                 " | ", md_cell(ranks_text(r)), " | ", md_cell(r.policy.empty() ? "-" : r.policy), " | ",
                 fmt_fixed(r.kv_bytes_per_token, 0), " | ", fmt_fixed(r.compression_ratio, 2), "x | ",
                 fmt_fixed(r.perplexity, 3), " | ", fmt_fixed(r.delta_perplexity, 3), " | ", pct(r.rel_ppl_increase),
-                " | ", fmt_fixed(r.kl_mean, 4), " | ", fmt_fixed(r.top1_agreement, 3), " | ",
+                " | ", ci_text(r), " | ", fmt_fixed(r.kl_mean, 4), " | ", fmt_fixed(r.top1_agreement, 3), " | ",
                 fmt_fixed(r.gen_token_agreement, 3), " | ", fmt_fixed(r.prefill_tokens_per_s, 0), " | ",
                 fmt_fixed(r.decode_tokens_per_s, 1), " |\n");
     }

@@ -73,10 +73,10 @@ TEST_CASE("method and key-space tables drive parsing and help", "[compress]") {
   CHECK(parse_profile_method("activation_pca") == ProfileMethod::ActivationPca);
   CHECK(std::string(profile_method_name(ProfileMethod::ActivationPca)) == "activation_pca");
   CHECK(parse_key_space("post_rope") == KeySpace::PostRope);
-  CHECK(profile_method_choices() == "weight_svd|activation_pca");
+  CHECK(profile_method_choices() == "weight_svd|activation_pca|output_aware");
   CHECK(key_space_help().find("pre_rope") != std::string::npos);
   REQUIRE_THROWS_WITH(parse_profile_method("svd_magic"),
-                      "--method 'svd_magic': unknown method (expected weight_svd|activation_pca)");
+                      "--method 'svd_magic': unknown method (expected weight_svd|activation_pca|output_aware)");
   REQUIRE_THROWS_AS(parse_key_space("rope"), Error);
 }
 

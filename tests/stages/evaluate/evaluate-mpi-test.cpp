@@ -32,6 +32,7 @@ namespace {
 const std::string kRoot = KVSVD_SOURCE_DIR;
 constexpr int64_t kSeqLen = 64;
 constexpr int64_t kWindows = 5;
+constexpr int64_t kBatch = 2;  // batches {0,1} {2,3} {4}
 
 // One scratch folder for the whole job: made by rank 0, its name broadcast.
 const std::string& scratch(const Comm& comm) {
@@ -75,6 +76,7 @@ EvaluateOptions base_options(const Comm& comm, const std::string& out) {
   o.max_windows = kWindows;
   o.gen_tokens = 4;
   o.gen_prompt_tokens = 32;
+  o.batch = kBatch;
   o.device = "cpu";
   o.dtype = "float32";
   o.out = out;
@@ -117,10 +119,12 @@ std::vector<ConfigFigures> serial_reference(std::vector<std::string>* labels) {
   const WindowEvaluator ev(model, configs, &profile, GenerationSpec{4, 32});
   std::vector<WindowRecord> all;
   std::vector<int64_t> idx;
-  for (int64_t w = 0; w < kWindows; ++w) {
-    const auto recs = ev.evaluate(w, windows[w]);
-    all.insert(all.end(), recs.begin(), recs.end());
-    idx.push_back(w);
+  // The stage's batches: windows grouped by index, kBatch at a time.
+  for (int64_t w0 = 0; w0 < kWindows; w0 += kBatch) {
+    const int64_t w1 = std::min(kWindows, w0 + kBatch);
+    const std::vector<std::vector<int32_t>> batch(windows.begin() + w0, windows.begin() + w1);
+    for (const auto& recs : ev.evaluate_batch(w0, batch)) all.insert(all.end(), recs.begin(), recs.end());
+    for (int64_t w = w0; w < w1; ++w) idx.push_back(w);
   }
   *labels = ev.labels();
   return reduce_window_records(all, ev.labels(), idx, "full");
@@ -174,6 +178,13 @@ TEST_CASE("evaluate figures equal a serial computation for any rank count", "[ev
     CHECK(s.at("provenance").at("world_size").get<int>() == comm.size());
     CHECK(s.at("provenance").at("model_fingerprint") == test::bundled_fingerprint());
     CHECK(s.at("results")[1].at("params").at("value_ranks").at("med").get<int64_t>() == 32);
+    // The paired bootstrap interval: full against itself is exactly [0, 0]; others are ordered.
+    CHECK(s.at("bootstrap").at("resamples").get<int64_t>() == 2000);
+    CHECK(s.at("results")[0].at("rel_ppl_change_ci95") == nlohmann::json({0.0, 0.0}));
+    for (size_t i = 1; i < s.at("results").size(); ++i) {
+      const auto& ci = s.at("results")[i].at("rel_ppl_change_ci95");
+      CHECK(ci[0].get<double>() <= ci[1].get<double>());
+    }
     // Files: the summary on disk is the one returned; one CSV row per window x configuration.
     const nlohmann::json disk = load_json_file(out + "/summary.json");
     CHECK(disk == res.summary);
@@ -200,9 +211,10 @@ TEST_CASE("--resume recomputes only the windows that are missing", "[evaluate][m
   }
   comm.barrier();
   const EvaluateResult resumed = run_evaluate_stage(o, comm);
-  CHECK(comm.allreduce_sum(resumed.windows_computed) == 2);
+  // Whole batches are recomputed: {0,1} (for window 1) and {4}; {2,3} come from the records.
+  CHECK(comm.allreduce_sum(resumed.windows_computed) == 3);
   if (comm.is_root()) {
-    CHECK(resumed.windows_resumed == kWindows - 2);
+    CHECK(resumed.windows_resumed == kWindows - 3);
     std::vector<std::string> labels;
     const auto ref = serial_reference(&labels);
     require_same_figures(resumed.summary, ref, labels);

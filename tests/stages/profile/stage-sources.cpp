@@ -3,6 +3,7 @@
 // profile-commands.cpp (the CLI binding) is left out.
 #include "stages/app/option-check.cpp"
 #include "stages/app/yaml-options.cpp"
+#include "stages/profile/profile-budget.cpp"
 #include "stages/profile/profile-calibration.cpp"
 #include "stages/profile/profile-options.cpp"
 #include "stages/profile/profile-stage.cpp"
