@@ -7,7 +7,8 @@
 #include "core/eval/metrics.h"
 #include "core/eval/peak-memory.h"
 #include "core/eval/perplexity.h"
-#include "core/model/generate.h"
+#include "core/eval/step-cache-factory.h"
+#include "core/model/decode-engine.h"
 #include "core/util/error.h"
 
 namespace kvsvd {
@@ -51,6 +52,7 @@ WindowEvaluator::WindowEvaluator(const LlamaModel& model, const std::vector<Cach
     profile_ = with_fused_output(*profile, model);
     has_profile_ = true;
   }
+  if (gen_.new_tokens > 0) engine_ = std::make_shared<DecodeEngine>(model_);
 }
 
 int64_t WindowEvaluator::prompt_tokens_for(int64_t window_tokens) const {
@@ -90,12 +92,16 @@ std::vector<WindowRecord> WindowEvaluator::evaluate(int64_t window,
       out.logits = logits[0];  // [T, V]
     }
     if (gen_.new_tokens > 0) {
-      std::unique_ptr<KvCache> cache = make_cache(c, model_, profile, P + gen_.new_tokens);
-      GenerateStats st;
-      out.gen = generate(model_, *cache, prompt, gen_.new_tokens, SamplingConfig{}, {}, &st);
+      // Through the decode engine (fixed-capacity cache of P + new tokens; graph replays on CUDA
+      // for the methods with a static layout), greedy on the device.
+      engine_->set_cache_maker(step_cache_maker(c, model_, profile));
+      DecodeStats st;
+      const at::Tensor p = at::tensor(prompt, at::kLong).view({1, -1});  // [1, P]
+      out.gen = engine_->generate(p, gen_.new_tokens, SamplingConfig{}, {}, &st)[0];
       r.gen_new = static_cast<int64_t>(out.gen.size());
-      r.decode_tokens = std::max<int64_t>(0, st.new_tokens - 1);  // the first comes from prefill
+      r.decode_tokens = st.steps;  // the first token comes from prefill
       r.decode_seconds = st.decode_seconds;
+      engine_->release();  // the next configuration's cache replaces this one
     }
     r.peak_memory_bytes = peak_memory_bytes(device);
     return out;
