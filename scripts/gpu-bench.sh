@@ -16,7 +16,7 @@
 #            its static cache + compiled decoding step (one fixed max cache length per point);
 #            DECODE_METHODS picks among "graph full svd svd-graph quant4 quant2 chunked hf
 #            hf-static" (graph: the decode engine with each step one CUDA graph replay; full: the
-#            engine's eager steps; quant and chunked steps are always eager); table in
+#            engine's eager steps; quant steps are graphs, chunked steps always eager); table in
 #            $OUT/decode-table.md
 #   scale    profile and evaluate at 1 rank and at one rank per GPU (NCCL), results compared
 #   table    the decode table again from $OUT/results.jsonl
@@ -141,8 +141,9 @@ phase_decode() {
              --method svd --store "$work/pca-post.h5" "${grid[@]}" ;;
       svd-graph) record decode-graph "$kvsvd" bench decode --model "$ckpt" --device cuda \
                    --dtype bfloat16 --method svd --store "$work/pca-post.h5" --cuda-graph "${grid[@]}" ;;
-      quant4|quant2) record decode "$kvsvd" bench decode --model "$ckpt" --device cuda \
-                       --dtype bfloat16 --method quant --kv-bits "${m#quant}" "${grid[@]}" ;;
+      quant4|quant2) record decode-graph "$kvsvd" bench decode --model "$ckpt" --device cuda \
+                       --dtype bfloat16 --method quant --kv-bits "${m#quant}" --cuda-graph \
+                       "${grid[@]}" ;;
       chunked) record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 \
                  --method chunked "${grid[@]}" ;;
       hf) record decode-hf hf decode "$ckpt" "${HF_EAGER_BATCHES:-1,16}" "${HF_EAGER_CONTEXTS:-4096}" \

@@ -2,13 +2,14 @@
 
 #include "core/kv/eager-step-cache.h"
 #include "core/kv/static-cache.h"
+#include "core/kv/static-quant-cache.h"
 #include "core/kv/static-svd-cache.h"
 #include "core/util/error.h"
 
 namespace kvsvd {
 
 bool has_static_layout(const CacheConfig& c) {
-  return c.method == KvMethod::Full ||
+  return c.method == KvMethod::Full || c.method == KvMethod::Quant ||
          (c.method == KvMethod::Svd && c.kv_bits == 0 && !c.hadamard);
 }
 
@@ -20,6 +21,10 @@ StepCacheMaker step_cache_maker(const CacheConfig& c, const LlamaModel& model,
     const LlamaConfig& cfg = model.config();
     if (c.method == KvMethod::Full)
       return std::make_unique<StaticFullCache>(cfg, batch, capacity, model.dtype(), model.device());
+    if (c.method == KvMethod::Quant)
+      return std::make_unique<StaticQuantCache>(
+          cfg, QuantCacheOptions{c.kv_bits, c.quant_group, c.residual}, batch, capacity,
+          model.dtype(), model.device());
     if (has_static_layout(c)) {
       SvdCacheOptions o;
       o.key_rank = c.key_rank;

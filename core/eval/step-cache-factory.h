@@ -1,7 +1,7 @@
-// The DecodeEngine's cache for a CacheConfig: full and svd (unquantized, no --hadamard) in their
-// fixed-capacity layouts, whose steps the engine captures as CUDA graphs; quant, chunked and svd
-// with --kv-bits/--hadamard as their eager caches behind EagerStepCache (steps run eagerly: the
-// quant residual flush, chunk decomposition and growing storage are host-scheduled work).
+// The DecodeEngine's cache for a CacheConfig: full, quant and svd (unquantized, no --hadamard) in
+// their fixed-capacity layouts, whose steps the engine captures as CUDA graphs; chunked and svd
+// with --kv-bits/--hadamard as their eager caches behind EagerStepCache (steps run eagerly: chunk
+// decomposition and growing storage are host-scheduled work).
 #pragma once
 #include "core/eval/cache-factory.h"
 #include "core/model/decode-engine.h"

@@ -5,23 +5,11 @@
 #include <limits>
 
 #include "core/kv/full-cache.h"
+#include "core/kv/rope-rows.h"
 #include "core/util/error.h"
 
 namespace kvsvd {
 namespace {
-
-// [..., d] -> cat(-x2, x1): HF's rotate_half, as Rope::apply uses it.
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)}, -1);
-}
-
-// x: [B, H, d] at device positions pos [B] int32 -> RoPE(x) from the table's rows.
-at::Tensor rope_rows(const at::Tensor& x, const RopeTable& table, const at::Tensor& pos) {
-  const at::Tensor cos = table.cos().index_select(0, pos).unsqueeze(1);  // [B, 1, d]
-  const at::Tensor sin = table.sin().index_select(0, pos).unsqueeze(1);
-  return x * cos + rotate_half(x) * sin;
-}
 
 // The options, once checked to store coefficients in the cache dtype.
 const SvdCacheOptions& unquantized(const SvdCacheOptions& opts) {
@@ -146,7 +134,7 @@ at::Tensor StaticSvdCache::attend_rows(int64_t layer, const at::Tensor& qr, int6
     // k̂ = c_k P_Kᵀ, rotated at 0 .. S-1 from the table: keys rebuilt, values never are.
     const at::Tensor kr = at::matmul(kc, P_K.transpose(1, 2));  // [B, Hkv, S, d]
     const at::Tensor khat = kr * table_->cos().narrow(0, 0, S) +
-                            rotate_half(kr) * table_->sin().narrow(0, 0, S);
+                            rotate_half_rows(kr) * table_->sin().narrow(0, 0, S);
     lhs = q5;
     rhs = khat.unsqueeze(2).transpose(3, 4);
   } else {

@@ -53,8 +53,8 @@ void register_bench_commands(CLI::App& app) {
   dec->add_option("--new-tokens", o->new_tokens, "greedy steps timed");
   dec->add_option("--seed", o->seed, "seed of the random context");
   dec->add_flag("--cuda-graph", o->cuda_graph,
-                "each decode step recorded once as a CUDA graph and replayed (full and svd; "
-                "the other methods' steps run eagerly)");
+                "each decode step recorded once as a CUDA graph and replayed (full, svd, quant; "
+                "chunked and svd --kv-bits/--hadamard steps run eagerly)");
   dec->callback([o] {
     const int rc = run_command("bench decode", [&] { run_bench_decode(*o); });
     if (rc != 0) throw CLI::RuntimeError(rc);

@@ -32,7 +32,7 @@ struct BenchOptions {
   std::vector<int64_t> contexts{2048};  // prompt tokens per sequence (random ids, seeded)
   int64_t new_tokens = 64;          // greedy steps timed
   uint64_t seed = 2;
-  bool cuda_graph = false;          // decode: each step one CUDA graph replay (full, svd)
+  bool cuda_graph = false;          // decode: each step one CUDA graph replay (full, svd, quant)
   std::string json;                 // also write the result object here
 };
 

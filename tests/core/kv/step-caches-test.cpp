@@ -1,5 +1,5 @@
-// Every cache method through the DecodeEngine (step_cache_maker: full and svd in fixed-capacity
-// layouts, quant, chunked and svd with --kv-bits behind EagerStepCache) equals the same method's
+// Every cache method through the DecodeEngine (step_cache_maker: full, svd and quant in
+// fixed-capacity layouts, chunked and svd with --kv-bits behind EagerStepCache) equals the same method's
 // eager KvCache path: on the CPU in float32, logits within 1e-5 over prefill + decode steps that
 // cross a chunk / quant residual-window boundary, and equal greedy tokens. Where CUDA is present:
 // the graph-replayed path against the eager path, per method, in float32 and bfloat16.
@@ -57,6 +57,14 @@ std::vector<Method> methods(const std::vector<NamedRank>& value_ranks, int64_t k
     q.quant_group = 4;
     q.residual = 4;
     out.push_back({"quant/" + std::to_string(bits) + "b", q});
+  }
+  for (int64_t bits : {8, 16}) {  // a window that is not a multiple of the group
+    CacheConfig q;
+    q.method = KvMethod::Quant;
+    q.kv_bits = bits;
+    q.quant_group = 8;
+    q.residual = 3;
+    out.push_back({"quant/" + std::to_string(bits) + "b/g8/r3", q});
   }
   CacheConfig ch;
   ch.method = KvMethod::Chunked;
