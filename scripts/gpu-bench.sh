@@ -14,8 +14,9 @@
 #            byte bound (weights + that method's KV bytes read over the copy bandwidth measured
 #            in the same run) and the fraction reached, against transformers' eager generate and
 #            its static cache + compiled decoding step (one fixed max cache length per point);
-#            DECODE_METHODS picks among "graph full svd hf hf-static" (graph: the decode engine
-#            with each step one CUDA graph replay; full: the engine's eager steps); table in
+#            DECODE_METHODS picks among "graph full svd svd-graph quant4 quant2 chunked hf
+#            hf-static" (graph: the decode engine with each step one CUDA graph replay; full: the
+#            engine's eager steps; quant steps are graphs, chunked steps always eager); table in
 #            $OUT/decode-table.md
 #   scale    profile and evaluate at 1 rank and at one rank per GPU (NCCL), results compared
 #   table    the decode table again from $OUT/results.jsonl
@@ -133,6 +134,13 @@ phase_decode() {
                --dtype bfloat16 --method full --cuda-graph "${grid[@]}" ;;
       svd) record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 \
              --method svd --store "$work/pca-post.h5" "${grid[@]}" ;;
+      svd-graph) record decode-graph "$kvsvd" bench decode --model "$ckpt" --device cuda \
+                   --dtype bfloat16 --method svd --store "$work/pca-post.h5" --cuda-graph "${grid[@]}" ;;
+      quant4|quant2) record decode-graph "$kvsvd" bench decode --model "$ckpt" --device cuda \
+                       --dtype bfloat16 --method quant --kv-bits "${m#quant}" --cuda-graph \
+                       "${grid[@]}" ;;
+      chunked) record decode "$kvsvd" bench decode --model "$ckpt" --device cuda --dtype bfloat16 \
+                 --method chunked "${grid[@]}" ;;
       hf) record decode-hf hf decode "$ckpt" "${HF_EAGER_BATCHES:-1,16}" "${HF_EAGER_CONTEXTS:-4096}" \
             "${DECODE_NEW:-64}" ;;
       hf-static) record decode-hf-static hf decode-static "$ckpt" \
@@ -156,7 +164,7 @@ print("|---|---|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     if r.get("mode") != "decode":
         continue
-    name = r["method"] + (" graph" if r.get("cuda_graph") else " eager") + (" (engine)" if r.get("engine") else "")
+    name = r["method"] + (f"/{r['kv_bits']}b" if r.get("kv_bits") else "") + (" graph" if r.get("cuda_graph") else " eager") + (" (engine)" if r.get("engine") else "")
     key = (r["batch"], r["context"])
     if "error" in r:
         print(f"| {name} | {key[0]} x {key[1]} | {r['error']} | | | | | |")

@@ -7,7 +7,8 @@
 #include "core/eval/metrics.h"
 #include "core/eval/peak-memory.h"
 #include "core/eval/perplexity.h"
-#include "core/model/generate.h"
+#include "core/eval/step-cache-factory.h"
+#include "core/model/decode-engine.h"
 #include "core/util/error.h"
 
 namespace kvsvd {
@@ -51,6 +52,7 @@ WindowEvaluator::WindowEvaluator(const LlamaModel& model, const std::vector<Cach
     profile_ = with_fused_output(*profile, model);
     has_profile_ = true;
   }
+  if (gen_.new_tokens > 0) engine_ = std::make_shared<DecodeEngine>(model_);
 }
 
 int64_t WindowEvaluator::prompt_tokens_for(int64_t window_tokens) const {
@@ -119,14 +121,18 @@ std::vector<std::vector<WindowRecord>> WindowEvaluator::evaluate_batch(
     }
     if (gen_.new_tokens > 0) {
       for (int64_t b = 0; b < B; ++b) {
+        // Through the decode engine (fixed-capacity cache of P + new tokens; graph replays on
+        // CUDA for the methods with a static layout), greedy on the device, one window at a time.
         const std::vector<int64_t> prompt(windows[b].begin(), windows[b].begin() + P);
-        std::unique_ptr<KvCache> cache = make_cache(c, model_, profile, P + gen_.new_tokens);
-        GenerateStats st;
+        engine_->set_cache_maker(step_cache_maker(c, model_, profile));
+        DecodeStats st;
         WindowRecord& r = out[b].rec;
-        out[b].gen = generate(model_, *cache, prompt, gen_.new_tokens, SamplingConfig{}, {}, &st);
+        const at::Tensor pt = at::tensor(prompt, at::kLong).view({1, -1});  // [1, P]
+        out[b].gen = engine_->generate(pt, gen_.new_tokens, SamplingConfig{}, {}, &st)[0];
         r.gen_new = static_cast<int64_t>(out[b].gen.size());
-        r.decode_tokens = std::max<int64_t>(0, st.new_tokens - 1);  // the first comes from prefill
+        r.decode_tokens = st.steps;  // the first token comes from prefill
         r.decode_seconds = st.decode_seconds;
+        engine_->release();  // the next configuration's cache replaces this one
       }
     }
     const int64_t peak = peak_memory_bytes(device);

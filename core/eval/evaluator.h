@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@
 #include "core/model/llama.h"
 
 namespace kvsvd {
+
+class DecodeEngine;
 
 struct GenerationSpec {
   int64_t new_tokens = 0;     // greedy tokens generated per window (0: no generation)
@@ -58,6 +61,9 @@ class WindowEvaluator {
   KvProfile profile_;
   bool has_profile_ = false;
   GenerationSpec gen_;
+  // Greedy generation of every configuration (its cache from step_cache_maker); shared so the
+  // evaluator stays copyable, and used from the const evaluate() one configuration at a time.
+  std::shared_ptr<DecodeEngine> engine_;
 };
 
 }  // namespace kvsvd

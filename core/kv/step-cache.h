@@ -20,6 +20,8 @@ class StepCache : public KvCache {
   // Graph replays advance the device positions only; the caller resets the host length after.
   virtual void set_host_length(int64_t n) = 0;
   virtual int64_t capacity() const = 0;
+  // False for a cache whose step has host-side work (EagerStepCache): the engine runs it eagerly.
+  virtual bool graph_capturable() const { return true; }
 };
 
 }  // namespace kvsvd

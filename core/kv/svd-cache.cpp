@@ -342,4 +342,31 @@ int64_t SvdCache::group_size(int64_t layer, int64_t rank) const {
   return 0;
 }
 
+const at::Tensor& SvdCache::key_basis(int64_t layer) const {
+  KVSVD_CHECK(layer >= 0 && layer < static_cast<int64_t>(layers_.size()), "svd cache: layer ",
+              layer, " out of range");
+  return layers_[layer].key_basis;
+}
+
+const at::Tensor& SvdCache::value_basis(int64_t layer) const {
+  KVSVD_CHECK(layer >= 0 && layer < static_cast<int64_t>(layers_.size()), "svd cache: layer ",
+              layer, " out of range");
+  return layers_[layer].value_basis;
+}
+
+const at::Tensor& SvdCache::fused_output(int64_t layer, const at::Tensor& w_o) {
+  KVSVD_CHECK(layer >= 0 && layer < static_cast<int64_t>(layers_.size()), "svd cache: layer ",
+              layer, " out of range");
+  Layer& L = layers_[layer];
+  if (!L.fused.defined()) fuse(L, w_o);
+  return L.fused;
+}
+
+std::vector<int64_t> SvdCache::value_ranks_at(int64_t pos0, int64_t count,
+                                              int64_t prompt_len) const {
+  std::vector<int64_t> out;
+  for (RankLevel level : opts_.policy.assign(pos0, count, prompt_len)) out.push_back(rank_of(level));
+  return out;
+}
+
 }  // namespace kvsvd

@@ -70,6 +70,15 @@ class SvdCache : public KvCache {
   // Tokens stored in `layer`'s group of value rank `rank` (0 for a rank with no group).
   int64_t group_size(int64_t layer, int64_t rank) const;
 
+  // Shared with StaticSvdCache (the fixed-capacity layout of the same maths):
+  const at::Tensor& key_basis(int64_t layer) const;    // [Hkv, d, r_k] (P_K H under --hadamard)
+  const at::Tensor& value_basis(int64_t layer) const;  // [Hkv, d, r_top]
+  // [hidden, Hq*r_top] W̃_O, fused from `w_o` [hidden, Hq*d] on first use when not given.
+  const at::Tensor& fused_output(int64_t layer, const at::Tensor& w_o);
+  int64_t top_value_rank() const { return r_top_; }
+  // The value rank of each token at positions pos0 .. pos0+count-1 for a prompt of prompt_len.
+  std::vector<int64_t> value_ranks_at(int64_t pos0, int64_t count, int64_t prompt_len) const;
+
  private:
   struct Group {
     int64_t rank = 0;

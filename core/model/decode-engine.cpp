@@ -62,6 +62,12 @@ DecodeEngine::~DecodeEngine() = default;
 
 void DecodeEngine::release() { slots_.clear(); }
 
+void DecodeEngine::set_cache_maker(StepCacheMaker make_cache) {
+  KVSVD_CHECK(static_cast<bool>(make_cache), "decode: no cache maker given");
+  slots_.clear();
+  make_cache_ = std::move(make_cache);
+}
+
 void DecodeEngine::check_context(int64_t tokens, int64_t capacity) const {
   KVSVD_CHECK(tokens <= capacity, "decode: a context of ", tokens,
               " tokens (prompt + new) exceeds the cache capacity of ", capacity, " tokens");
@@ -120,7 +126,7 @@ at::Tensor DecodeEngine::step_logits(Slot& s) {
 
 void DecodeEngine::step(Slot& s) {
 #if KVSVD_HAVE_CUDA
-  if (cuda_graph_ && model_.device().is_cuda()) {
+  if (cuda_graph_ && model_.device().is_cuda() && s.cache->graph_capturable()) {
     if (!s.graph) {
       if (s.eager_steps < 1) {  // cuBLAS handles, workspaces, lazy modules: set up outside capture
         s.ids.copy_(s.sampler->next(step_logits(s)));

@@ -57,6 +57,8 @@ class DecodeEngine {
 
   // Frees every cache and graph (bench: between points of different shapes).
   void release();
+  // Caches from now on come from `make_cache` (evaluate: one method after another); releases.
+  void set_cache_maker(StepCacheMaker make_cache);
   // Refuses a context of `tokens` for `capacity`: the error names both numbers.
   void check_context(int64_t tokens, int64_t capacity) const;
 

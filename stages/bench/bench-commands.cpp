@@ -15,12 +15,15 @@ void add_common(CLI::App* c, BenchOptions& o) {
   c->add_option("--model", o.model, "Hugging Face model directory")->required();
   c->add_option("--device", o.device, "cpu | cuda | cuda:N | auto");
   c->add_option("--dtype", o.dtype, "float32 | bfloat16 | float16");
-  c->add_option("--method", o.method, "full | svd | chunked");
+  c->add_option("--method", o.method, "full | svd | chunked | quant");
   c->add_option("--store", o.store, "profile store (svd)");
   c->add_option("--key-rank", o.key_rank, "svd key rank (0: the store's)");
   c->add_option("--policy", o.policy, "svd value-rank policy");
   c->add_option("--chunk-size", o.chunk_size, "chunked: rows per chunk");
   c->add_option("--compression-ratio", o.compression_ratio, "chunked: compression ratio");
+  c->add_option("--kv-bits", o.kv_bits, "storage bits: svd, chunked 0|16|8|4|2; quant 16|8|4|2");
+  c->add_option("--quant-group", o.quant_group, "quantization group (quant: tokens per key block)");
+  c->add_option("--residual", o.residual, "quant: newest tokens kept unquantized");
   c->add_option("--batch", o.batch, "sequences per forward");
   c->add_option("--repeat", o.repeat, "timed passes after one warm-up pass");
   c->add_option("--json", o.json, "also write the result object to this file");
@@ -50,8 +53,8 @@ void register_bench_commands(CLI::App& app) {
   dec->add_option("--new-tokens", o->new_tokens, "greedy steps timed");
   dec->add_option("--seed", o->seed, "seed of the random context");
   dec->add_flag("--cuda-graph", o->cuda_graph,
-                "full cache of static shapes, each decode step recorded once as a CUDA graph "
-                "and replayed; also checks the tokens against eager decode");
+                "each decode step recorded once as a CUDA graph and replayed (full, svd, quant; "
+                "chunked and svd --kv-bits/--hadamard steps run eagerly)");
   dec->callback([o] {
     const int rc = run_command("bench decode", [&] { run_bench_decode(*o); });
     if (rc != 0) throw CLI::RuntimeError(rc);

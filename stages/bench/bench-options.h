@@ -11,12 +11,15 @@ struct BenchOptions {
   std::string model;
   std::string device = "auto";
   std::string dtype = "bfloat16";
-  std::string method = "full";      // full | svd | chunked
+  std::string method = "full";      // full | svd | chunked | quant
   std::string store;                // svd: the profile store
   int64_t key_rank = 0;             // svd: 0 = the store's key rank
   std::string policy = "position";  // svd: value-rank policy
   int64_t chunk_size = 64;          // chunked
   double compression_ratio = 4;     // chunked
+  int64_t kv_bits = 0;              // svd, chunked: 0 | 16 | 8 | 4 | 2; quant: 16 | 8 | 4 | 2
+  int64_t quant_group = 32;         // --quant-group
+  int64_t residual = 32;            // quant: newest tokens kept unquantized
   int64_t batch = 1;
   int64_t repeat = 1;               // timed passes (the first, untimed warm-up is extra)
   // prefill
@@ -29,7 +32,7 @@ struct BenchOptions {
   std::vector<int64_t> contexts{2048};  // prompt tokens per sequence (random ids, seeded)
   int64_t new_tokens = 64;          // greedy steps timed
   uint64_t seed = 2;
-  bool cuda_graph = false;          // decode: full cache, each step one CUDA graph replay
+  bool cuda_graph = false;          // decode: each step one CUDA graph replay (full, svd, quant)
   std::string json;                 // also write the result object here
 };
 

@@ -16,6 +16,8 @@
 #include "core/eval/cache-factory.h"
 #include "core/eval/peak-memory.h"
 #include "core/eval/perplexity.h"
+#include "core/eval/step-cache-factory.h"
+#include "core/kv/quant-cache.h"
 #include "core/kv/full-cache.h"
 #include "core/model/decode-engine.h"
 #include "core/model/aten-device.h"
@@ -24,6 +26,7 @@
 #include "core/util/error.h"
 #include "core/util/file-fingerprint.h"
 #include "stages/bench/bench-options.h"
+#include "stages/bench/kv-read-bytes.h"
 
 
 namespace kvsvd {
@@ -62,8 +65,13 @@ Bench open_bench(const BenchOptions& o) {
   const at::ScalarType dtype = resolve_dtype(o.dtype);
   CacheConfig& c = b.config;
   c.method = parse_kv_method(o.method, "--method");
-  KVSVD_CHECK(c.method != KvMethod::Quant, "kvsvd bench: --method quant is not benchmarked here "
-              "(full, svd, chunked are)");
+  c.kv_bits = o.kv_bits;
+  c.quant_group = o.quant_group;
+  c.residual = o.residual;
+  if (c.method == KvMethod::Quant)
+    check_quant_cache_options(QuantCacheOptions{c.kv_bits, c.quant_group, c.residual});
+  else
+    check_kv_bits(c.kv_bits, /*allow_none=*/true);
   const auto t0 = Clock::now();
   b.model = std::make_unique<LlamaModel>(LlamaModel::load(o.model, device, dtype));
   sync(device);
@@ -99,6 +107,11 @@ Bench open_bench(const BenchOptions& o) {
     b.describe["chunk_size"] = o.chunk_size;
     b.describe["compression_ratio"] = o.compression_ratio;
   }
+  if (c.method != KvMethod::Full) {
+    b.describe["kv_bits"] = c.kv_bits;
+    b.describe["quant_group"] = c.quant_group;
+  }
+  if (c.method == KvMethod::Quant) b.describe["residual"] = c.residual;
   b.describe["device"] = device.str();
   b.describe["dtype"] = o.dtype;
   b.describe["batch"] = o.batch;
@@ -230,10 +243,11 @@ double copy_bandwidth(at::Device device) {
   return 2.0 * static_cast<double>(n) * kReps / seconds_since(t0);
 }
 
-// Decode of method full through the DecodeEngine (each step one CUDA graph replay with
-// --cuda-graph on CUDA): a warm-up call captures the graph of this (batch, capacity), the timed
-// call replays it. At batch 1 the first decode step's logits are also compared with eager
-// decode over a FullCache (teacher-forced, so both see the same token). prompt: [B, C] int64.
+// Decode through the DecodeEngine, any method (each step one CUDA graph replay with --cuda-graph
+// on CUDA for the methods with a static layout): a warm-up call captures the graph of this
+// (batch, capacity), the timed call replays it. At batch 1 the first decode step's logits are
+// also compared with eager decode over the method's own KvCache (teacher-forced, so both see the
+// same token). prompt: [B, C] int64.
 void engine_decode(DecodeEngine& engine, const Bench& b, const at::Tensor& prompt, int64_t steps,
                    nlohmann::json* out) {
   const LlamaModel& m = *b.model;
@@ -249,18 +263,23 @@ void engine_decode(DecodeEngine& engine, const Bench& b, const at::Tensor& promp
   (*out)["cuda_graph"] = st.graph;
   (*out)["engine"] = true;
   const LlamaConfig& c = m.config();
-  (*out)["kv_bytes_per_token"] = static_cast<double>(2 * c.num_layers * c.num_kv_heads *
-                                                     c.head_dim * at::elementSize(m.dtype()));
+  // The method's own KV bytes read by a step at the mean length of the timed steps, per token.
+  const int64_t mean_len = C + steps / 2 + 1;
+  const double kv_read = kv_read_bytes_per_step(b.config, c, m.dtype(), C, mean_len);
+  (*out)["kv_bytes_per_token"] = kv_read / static_cast<double>(mean_len);
+  (*out)["kv_bytes_read_per_step"] = kv_read * static_cast<double>(B);
+  (*out)["static_layout"] = has_static_layout(b.config);
   if (B == 1) {
-    FullCache cache(c, B, C + 2, m.dtype(), m.device());
-    const at::Tensor first = prefill_in_blocks(m, cache, prompt.to(m.device()));       // [B, 1]
-    const at::Tensor eager = m.forward(first, cache, true, false).select(1, 0);       // [B, V]
+    std::unique_ptr<KvCache> cache = b.cache(B, C + 2);
+    const at::Tensor first = prefill_in_blocks(m, *cache, prompt.to(m.device()));      // [B, 1]
+    const at::Tensor eager = m.forward(first, *cache, true, false).select(1, 0);      // [B, V]
     const at::Tensor got = engine.teacher_forced_logits(prompt, first.to(at::kCPU), C + 2)
                                .select(1, 1);                                         // [B, V]
     (*out)["first_step_logits_max_abs_diff"] = (got - eager).abs().max().item<double>();
     (*out)["first_step_logits_max_abs"] = eager.abs().max().item<double>();
     (*out)["first_step_top1_equal"] = got.argmax(-1).equal(eager.argmax(-1));
-    if (const char* ref = std::getenv("KVSVD_BENCH_FP32_REFERENCE"); ref && *ref == '1') {
+    const char* ref = std::getenv("KVSVD_BENCH_FP32_REFERENCE");
+    if (ref && *ref == '1' && b.config.method == KvMethod::Full) {
       // How far bf16 rounding alone moves these logits: both bf16 paths against an eager float32
       // forward of the same weights on the same tokens.
       const LlamaModel m32 = LlamaModel::load(b.describe["model_dir"].get<std::string>(),
@@ -289,34 +308,9 @@ void run_bench_decode(const BenchOptions& o) {
   const at::Device device = b.model->device();
   const int64_t V = b.model->config().vocab_size;
 
-  // context tokens (random, seeded) -> prefill in blocks, then `steps` greedy steps
-  auto run = [&](int64_t batch, int64_t context, int64_t steps, nlohmann::json* out) {
-    const at::Tensor prompt = random_prompt(V, batch, context, o.seed);  // [B, C]
-    auto cache = b.cache(batch, context + steps + 1);
-    const auto t0 = Clock::now();
-    at::Tensor next = prefill_in_blocks(*b.model, *cache, prompt);  // [B, 1]
-    sync(device);
-    const auto t1 = Clock::now();
-    for (int64_t s = 0; s < steps; ++s) {
-      // The ids come from the model's own argmax: no range check, so no host sync per step.
-      next = b.model->forward(next, *cache, /*last_only=*/true, /*check_ids=*/false).argmax(-1);
-    }
-    sync(device);
-    if (out) {
-      const double d = seconds_since(t1);
-      (*out)["prefill_seconds"] = std::chrono::duration<double>(t1 - t0).count();
-      (*out)["decode_seconds"] = d;
-      (*out)["decode_tokens_per_s"] = static_cast<double>(batch * steps) / d;
-      (*out)["ms_per_step"] = 1e3 * d / static_cast<double>(steps);
-      (*out)["kv_bytes_per_token"] =
-          static_cast<double>(cache->bytes()) / static_cast<double>(cache->length() * batch);
-    }
-  };
-  const bool use_engine = b.config.method == KvMethod::Full;
-  std::unique_ptr<DecodeEngine> engine;
-  if (use_engine) engine = std::make_unique<DecodeEngine>(*b.model, o.cuda_graph);
-  KVSVD_CHECK(!o.cuda_graph || use_engine, "--cuda-graph is implemented for --method full");
-  if (!use_engine) run(1, 128, 4, nullptr);  // warm-up: kernels chosen, allocator primed
+  DecodeEngine engine(*b.model, o.cuda_graph,
+                      step_cache_maker(b.config, *b.model,
+                                       b.config.method == KvMethod::Svd ? &b.profile : nullptr));
   const double weights = weight_bytes_per_step(*b.model);
   const double bandwidth = copy_bandwidth(device);
   for (int64_t batch : batches) {
@@ -329,22 +323,13 @@ void run_bench_decode(const BenchOptions& o) {
       try {
         reset_peak_memory(device);
         nlohmann::json best;
-        if (use_engine)
-          engine_decode(*engine, b, random_prompt(V, batch, context, o.seed), o.new_tokens, &best);
-        for (int64_t rep = 0; rep < (use_engine ? 0 : o.repeat); ++rep) {
-          nlohmann::json r;
-          run(batch, context, o.new_tokens, &r);
-          if (rep == 0 || r["decode_seconds"].get<double>() < best["decode_seconds"].get<double>())
-            best = r;
-        }
+        engine_decode(engine, b, random_prompt(V, batch, context, o.seed), o.new_tokens, &best);
         j.update(best);
         j["peak_memory_bytes"] = peak_memory_bytes(device);
         // The step's byte bound: weights + this method's KV bytes read at the mean length of
-        // the timed steps, over the copy bandwidth measured in this run.
-        const double kv_read = best["kv_bytes_per_token"].get<double>() * static_cast<double>(batch) *
-                               (static_cast<double>(context) + 0.5 * static_cast<double>(o.new_tokens) + 1);
+        // the timed steps (kv-read-bytes.h), over the copy bandwidth measured in this run.
+        const double kv_read = best["kv_bytes_read_per_step"].get<double>();
         j["weight_bytes_per_step"] = weights;
-        j["kv_bytes_read_per_step"] = kv_read;
         if (bandwidth > 0) {
           const double bound_ms = 1e3 * (weights + kv_read) / bandwidth;
           j["copy_bandwidth_bytes_per_s"] = bandwidth;
@@ -356,7 +341,7 @@ void run_bench_decode(const BenchOptions& o) {
         // An out-of-memory point is a result (the row says so), not the end of the sweep.
         const std::string what = e.what_without_backtrace();
         KVSVD_CHECK(what.find("out of memory") != std::string::npos, what);
-        if (engine) engine->release();
+        engine.release();
         j["error"] = "out of memory";
       }
       emit(o, j);
