@@ -25,7 +25,8 @@ left_in() { (cd "$1" 2>/dev/null && ls -A | tr '\n' ' '; echo "(.partial: $(wind
 "$kvsvd" profile --model "$model" --key-rank 16 --out "$work/store.h5" >/dev/null 2>"$work/store.err" ||
   { cat "$work/store.err"; echo "FAIL: profile for the store"; exit 1; }
 ev=("$kvsvd" evaluate --model "$model" --dataset "$data" --dataset-format jsonl --seq-len 32
-    --max-windows 6 --method full,svd --store "$work/store.h5" --device cpu)
+    --max-windows 6 --method full,svd --store "$work/store.h5" --device cpu
+    --batch 1 --gen-tokens 24)  # one window per batch, each slow enough that the signals land mid-run
 
 # same_figures A B: summary.json figures and windows.csv equal, timings/memory/provenance aside.
 same_figures() {

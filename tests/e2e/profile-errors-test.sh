@@ -94,7 +94,7 @@ expect_fail "value rank above head_dim" "--value-ranks high=96: rank above head_
 [ ! -e "$work/r.h5" ] && [ ! -e "$work/r.h5.partial" ] || { say "FAIL: a rejected run left a store"; failures=$((failures + 1)); }
 
 # 2. unknown method / key space (the message lists the valid names from the method table).
-expect_fail "unknown method" "--method 'svd_magic': unknown method \(expected weight_svd\|activation_pca\)" \
+expect_fail "unknown method" "--method 'svd_magic': unknown method \(expected weight_svd\|activation_pca\|output_aware\)" \
   "$kvsvd" profile --model "$model" --out "$work/m.h5" --method svd_magic
 expect_fail "unknown method in YAML" "method.*unknown method" \
   bash -c "printf 'method: nope\n' > '$work/bad.yaml' && '$kvsvd' profile --model '$model' --out '$work/m.h5' --config '$work/bad.yaml'"
