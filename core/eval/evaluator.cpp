@@ -29,25 +29,36 @@ struct Passes {
 
 }  // namespace
 
-WindowEvaluator::WindowEvaluator(const LlamaModel& model, const std::vector<CacheConfig>& configs,
-                                 const KvProfile* profile, GenerationSpec gen)
-    : model_(model), gen_(gen) {
+EvalPlan evaluation_plan(const std::vector<CacheConfig>& configs, GenerationSpec gen) {
   KVSVD_CHECK(gen.new_tokens >= 0, "--gen-tokens must be >= 0, got ", gen.new_tokens);
   KVSVD_CHECK(gen.prompt_tokens >= 0, "--gen-prompt-tokens must be >= 0, got ", gen.prompt_tokens);
-  configs_.push_back(CacheConfig{});  // the full baseline
-  labels_.push_back(kBaseline);
-  bool needs_profile = false;
+  EvalPlan p;
+  p.configs.push_back(CacheConfig{});  // the full baseline
+  p.labels.push_back(WindowEvaluator::kBaseline);
   for (const CacheConfig& c : configs) {
     if (c.method == KvMethod::Full) continue;
     const std::string label = cache_config_label(c);
-    KVSVD_CHECK(std::find(labels_.begin(), labels_.end(), label) == labels_.end(),
+    KVSVD_CHECK(std::find(p.labels.begin(), p.labels.end(), label) == p.labels.end(),
                 "configuration '", label, "' is listed twice");
     if (c.method == KvMethod::Chunked) check_chunked_options(c.chunked);
-    needs_profile |= c.method == KvMethod::Svd;
-    configs_.push_back(c);
-    labels_.push_back(label);
+    p.needs_profile |= c.method == KvMethod::Svd;
+    p.configs.push_back(c);
+    p.labels.push_back(label);
   }
-  if (needs_profile) {
+  return p;
+}
+
+int64_t generation_prompt_tokens(GenerationSpec gen, int64_t window_tokens) {
+  return gen.prompt_tokens > 0 ? gen.prompt_tokens : std::max<int64_t>(1, window_tokens / 2);
+}
+
+WindowEvaluator::WindowEvaluator(const LlamaModel& model, const std::vector<CacheConfig>& configs,
+                                 const KvProfile* profile, GenerationSpec gen)
+    : model_(model), gen_(gen) {
+  EvalPlan plan = evaluation_plan(configs, gen);
+  configs_ = std::move(plan.configs);
+  labels_ = std::move(plan.labels);
+  if (plan.needs_profile) {
     KVSVD_CHECK(profile != nullptr, "--method svd needs a profile store (--store STORE.h5)");
     profile_ = with_fused_output(*profile, model);
     has_profile_ = true;
@@ -56,7 +67,7 @@ WindowEvaluator::WindowEvaluator(const LlamaModel& model, const std::vector<Cach
 }
 
 int64_t WindowEvaluator::prompt_tokens_for(int64_t window_tokens) const {
-  return gen_.prompt_tokens > 0 ? gen_.prompt_tokens : std::max<int64_t>(1, window_tokens / 2);
+  return generation_prompt_tokens(gen_, window_tokens);
 }
 
 std::vector<WindowRecord> WindowEvaluator::evaluate(int64_t window,

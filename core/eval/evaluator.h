@@ -24,6 +24,19 @@ struct GenerationSpec {
   int64_t prompt_tokens = 0;  // prompt = the window's first P tokens (0: half the window)
 };
 
+// What an evaluator runs, whole-model or pipelined: the full baseline first, then `configs`
+// without full, each label once (chunked options checked); needs_profile when an svd
+// configuration is among them. Errors name the flag or configuration.
+struct EvalPlan {
+  std::vector<CacheConfig> configs;
+  std::vector<std::string> labels;
+  bool needs_profile = false;
+};
+EvalPlan evaluation_plan(const std::vector<CacheConfig>& configs, GenerationSpec gen);
+
+// The generation prompt's length for a window of `window_tokens`.
+int64_t generation_prompt_tokens(GenerationSpec gen, int64_t window_tokens);
+
 class WindowEvaluator {
  public:
   // `configs`: the configurations to compare with full (a Full entry is the baseline itself and

@@ -49,24 +49,12 @@ PipelineEvaluator::PipelineEvaluator(const LlamaSlice& slice, StageLink& link,
                                      const std::vector<CacheConfig>& configs,
                                      const KvProfile* profile, GenerationSpec gen)
     : slice_(slice), link_(link), stage_(link.rank()), stages_(link.size()), gen_(gen) {
-  KVSVD_CHECK(gen.new_tokens >= 0, "--gen-tokens must be >= 0, got ", gen.new_tokens);
-  KVSVD_CHECK(gen.prompt_tokens >= 0, "--gen-prompt-tokens must be >= 0, got ", gen.prompt_tokens);
   KVSVD_CHECK(slice.slice().stage == stage_, "pipeline: rank ", stage_, " of its group holds stage ",
               slice.slice().stage, "'s layers");
-  configs_.push_back(CacheConfig{});  // the full baseline
-  labels_.push_back(WindowEvaluator::kBaseline);
-  bool needs_profile = false;
-  for (const CacheConfig& c : configs) {
-    if (c.method == KvMethod::Full) continue;
-    const std::string label = cache_config_label(c);
-    KVSVD_CHECK(std::find(labels_.begin(), labels_.end(), label) == labels_.end(),
-                "configuration '", label, "' is listed twice");
-    if (c.method == KvMethod::Chunked) check_chunked_options(c.chunked);
-    needs_profile |= c.method == KvMethod::Svd;
-    configs_.push_back(c);
-    labels_.push_back(label);
-  }
-  if (needs_profile) {
+  EvalPlan plan = evaluation_plan(configs, gen);
+  configs_ = std::move(plan.configs);
+  labels_ = std::move(plan.labels);
+  if (plan.needs_profile) {
     KVSVD_CHECK(profile != nullptr, "--method svd needs a profile store (--store STORE.h5)");
     std::vector<at::Tensor> w_o;
     for (const LayerWeights& L : slice.layer_weights()) w_o.push_back(L.wo);
@@ -77,7 +65,7 @@ PipelineEvaluator::PipelineEvaluator(const LlamaSlice& slice, StageLink& link,
 }
 
 int64_t PipelineEvaluator::prompt_tokens_for(int64_t window_tokens) const {
-  return gen_.prompt_tokens > 0 ? gen_.prompt_tokens : std::max<int64_t>(1, window_tokens / 2);
+  return generation_prompt_tokens(gen_, window_tokens);
 }
 
 bool PipelineEvaluator::evaluate(int64_t window, const std::vector<int32_t>& ids, bool stop,
